@@ -77,6 +77,7 @@ def test_read_conll_every_fixture_sentence(tmp_path, sents):
     ('keys.jsonl', '{"text": "a", "label": 1}\n{"label": 0}\n', {}, "keys.jsonl:2: the text ('text') is empty"),
     ('nonstr.jsonl', '{"text": 5, "label": 1}\n', {}, "nonstr.jsonl:1: the text ('text') must be a string"),
     ('header.tsv', 'sentence\tlabel\n', {}, 'header.tsv: no examples found'),
+    ('commas.csv', 'text,label\nhi,1\n\n,\n', {}, "commas.csv:4: the text ('text') is empty"),
 ])
 def test_read_texts_errors(tmp_path, name, text, kw, message):
     with pytest.raises(ValueError, match=message.replace('(', r'\(').replace(')', r'\)')): read_texts(write(tmp_path, name, text), **kw)
@@ -352,3 +353,14 @@ def test_conll2003_length_grouping_keeps_padding_under_10_percent(tok):
     # windows: no word of CoNLL-2003 lost at max_length 32
     small = TokenClassificationDataset(train, tok, LabelSet.from_tags(train), max_length=32, stride=8)
     assert sum(len(w['starts']) for w in small.windows) == 203621
+
+SST2 = CONLL.parent/'sst2'
+
+@pytest.mark.skipif(not SST2.exists(), reason='SST-2 is not beside the repository')
+def test_sst2_reads_and_tokenizes(tok):
+    dev, test = read_texts(SST2/'dev.tsv'), read_texts(SST2/'test.tsv')
+    assert (len(dev), len(test)) == (6735, 872)
+    labels = LabelSet.from_labels(e.label for e in dev)
+    assert labels.labels == ['0', '1']
+    ds = TextClassificationDataset(test, tok, labels, max_length=128)
+    assert len(ds) == 872 and ds.truncated == 0

@@ -111,3 +111,21 @@ def test_softmax_ce_grad_property(n, k, seed, frac):
     assert torch.allclose(g, autograd(softmax_ce, z, y), atol=1e-6)
     assert torch.allclose(g.sum(-1), torch.zeros(n, dtype=torch.float64), atol=1e-12)
     if (y == -100).all(): assert softmax_ce(z, y) == 0 and (g == 0).all()
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 10), k=st.integers(2, 5), seed=st.integers(0, 2**16), frac=st.floats(0, 0.9),
+       eps=st.sampled_from([0.0, 0.05, 0.3]), weighted=st.booleans())
+def test_weighted_smoothed_ce_matches_torch(n, k, seed, frac, eps, weighted):
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, k, generator=gen, dtype=torch.float64) * 3
+    y = random_labels(gen, (n,), k, frac_ignored=frac)
+    y[0] = 0  # torch returns nan when nothing is labelled; compare where it is defined
+    w = torch.rand(k, generator=gen, dtype=torch.float64) + 0.1 if weighted else None
+    kw = dict(weight=w, label_smoothing=eps)
+    assert torch.allclose(softmax_ce(z, y, **kw), F.cross_entropy(z, y, **kw), atol=1e-10)
+    assert torch.allclose(softmax_ce_grad(z, y, **kw), autograd(softmax_ce, z, y, **kw), atol=1e-8)
+
+def test_weighted_ce_all_ignored_is_zero():
+    z, y = torch.randn(3, 4), torch.full((3,), -100)
+    assert softmax_ce(z, y, weight=torch.ones(4), label_smoothing=0.1) == 0
+    assert (softmax_ce_grad(z, y, weight=torch.ones(4), label_smoothing=0.1) == 0).all()

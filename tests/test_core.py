@@ -19,7 +19,7 @@ def test_rng_state_round_trip_survives_torch_save(tmp_path):
     torch.save(get_rng_state(), tmp_path/'rng.pt')
     expected = draws()
     set_seed(99); draws()
-    set_rng_state(torch.load(tmp_path/'rng.pt', weights_only=False))
+    set_rng_state(torch.load(tmp_path/'rng.pt', weights_only=True))
     assert draws() == expected
 
 def test_make_generator_is_independent_of_global_state():

@@ -1,0 +1,172 @@
+"`ftbook.train`: accumulation, exact resume, non-finite losses, atomic checkpoints, early stopping, 2 processes."
+import json, os, subprocess, sys
+from pathlib import Path
+
+import pytest, torch
+from safetensors.torch import load_file
+
+from ftbook import train
+from ftbook.core import set_seed
+from ftbook.data import Collator, LabelSet, TextClassificationDataset, TextExample, TokenClassificationDataset, read_conll
+from ftbook.models import TaskModel
+from ftbook.testing import CLS_TEXTS, default_tokenizer, save_tiny_encoder, write_conll
+from ftbook.train import Callback, NonFiniteLossError, TrainConfig, evaluate, fit, train_step
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp('train')
+    tok = default_tokenizer()
+    sents = read_conll(write_conll(d/'train.txt'))
+    labels = LabelSet.from_tags(sents)
+    return dict(dir=d, tok=tok, labels=labels, enc=save_tiny_encoder(d/'enc'),
+                train=TokenClassificationDataset(sents * 4, tok, labels, max_length=32, stride=8),
+                valid=TokenClassificationDataset(sents, tok, labels, max_length=32, stride=8))
+
+def model_of(s, seed=0, **kw):
+    set_seed(seed)
+    return TaskModel.from_encoder(s['enc'], 'token', s['labels'], **kw)
+
+def weights(m): return {k: v.clone() for k, v in m.state_dict().items() if v is not None}
+def same(a, b): return all(torch.equal(a[k], b[k]) for k in a)
+
+class StopAt(Callback):
+    def __init__(self, step): self.at = step
+    def on_step_end(self, state):
+        if state.step == self.at: state.stop = True
+
+@pytest.mark.parametrize('class_weights', [None, torch.linspace(0.5, 2.0, 9)])
+def test_accumulation_equals_one_big_batch(setup, class_weights):
+    coll = Collator(setup['tok'].pad_token_id)
+    items = [setup['train'][i] for i in range(12)]
+    def sgd(micro):
+        m = model_of(setup, class_weights=class_weights).eval()
+        opt = torch.optim.SGD(m.parameters(), lr=1.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+        cw = None if class_weights is None else class_weights
+        train_step(m, micro, opt, sched, torch.amp.GradScaler('cpu', enabled=False), torch.device('cpu'), max_grad_norm=None, class_weights=cw)
+        return weights(m)
+    one = sgd([coll(items)])
+    three = sgd([coll(items[:4]), coll(items[4:8]), coll(items[8:])])
+    assert max((one[k] - three[k]).abs().max().item() for k in one if one[k].is_floating_point()) < 1e-5
+
+def test_accumulation_steps_after_exactly_n_micro_batches(setup):
+    steps = []
+    class Count(Callback):
+        def on_step_end(self, state): steps.append((state.step, state.batch))
+    fit(model_of(setup), setup['train'], None, TrainConfig.smoke(grad_accum=3, bs=2), callbacks=[Count()])
+    n_batches = -(-len(setup['train']) // 2)
+    assert steps[0] == (1, 3) and steps[1] == (2, 6)                    # the first step after 3 micro-batches, not 1
+    assert steps[-1] == (-(-n_batches // 3), n_batches)                  # a last partial step takes the rest
+
+@pytest.mark.parametrize('stop', [3, 7])
+def test_resume_mid_epoch_gives_identical_weights(setup, tmp_path, stop):
+    cfg = TrainConfig.smoke(epochs=2, grad_accum=2, bs=3)
+    full = fit(model_of(setup), setup['train'], None, cfg, output_dir=tmp_path/'full')
+    fit(model_of(setup), setup['train'], None, cfg, callbacks=[StopAt(stop)], output_dir=tmp_path/'part')
+    state = json.loads((tmp_path/'part'/'checkpoint'/'trainer_state.json').read_text())['state']
+    assert state['step'] == stop and 0 < state['batch']                   # stopped mid-epoch
+    resumed = fit(model_of(setup, seed=9), setup['train'], None, cfg, output_dir=tmp_path/'part', resume=True)
+    assert resumed.state.step == full.state.step
+    assert same(weights(full.model), weights(resumed.model))
+
+def test_resume_refuses_changed_settings_and_missing_checkpoint(setup, tmp_path):
+    fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2), output_dir=tmp_path/'r')
+    with pytest.raises(ValueError, match=r'Cannot resume with a different lr, seed'):
+        fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2, lr=1e-2, seed=1), output_dir=tmp_path/'r', resume=True)
+    with pytest.raises(FileNotFoundError, match='no checkpoint to resume from'):
+        fit(model_of(setup), setup['train'], None, TrainConfig.smoke(), output_dir=tmp_path/'empty', resume=True)
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(setup, tmp_path):
+    m = model_of(setup)
+    class Poison(Callback):
+        def on_step_end(self, state):
+            if state.step == 5:
+                with torch.no_grad(): m.head.classifier.bias.fill_(float('nan'))
+    with pytest.raises(NonFiniteLossError, match=r'not finite at step 6 .*last checkpoint written in .*checkpoint'):
+        fit(m, setup['train'], setup['valid'], TrainConfig.smoke(epochs=3, eval_every=4), callbacks=[Poison()], output_dir=tmp_path/'nan')
+    ck = tmp_path/'nan'/'checkpoint'
+    assert json.loads((ck/'trainer_state.json').read_text())['state']['step'] == 4
+    assert all(torch.isfinite(v).all() for v in load_file(str(ck/'model.safetensors')).values() if v.is_floating_point())
+    resumed = fit(model_of(setup), setup['train'], setup['valid'], TrainConfig.smoke(epochs=3, eval_every=4), output_dir=tmp_path/'nan', resume=True)
+    assert resumed.state.step == resumed.state.total_steps      # the good checkpoint resumes
+
+def test_crash_while_saving_leaves_previous_checkpoint(setup, tmp_path, monkeypatch):
+    out = tmp_path/'crash'
+    fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2), output_dir=out)
+    before = {p.name: p.read_bytes() for p in (out/'checkpoint').iterdir()}
+    real = train.save_file
+    def half_written(tensors, filename, *a, **k):
+        Path(filename).write_bytes(b'partial')
+        raise OSError('power cut')
+    monkeypatch.setattr(train, 'save_file', half_written)
+    with pytest.raises(OSError, match='power cut'):
+        fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=4, save_every=1), output_dir=tmp_path/'crash2')
+    with pytest.raises(OSError, match='power cut'):
+        train.save_checkpoint(out/'checkpoint', model_of(setup), *_opt_sched_scaler(setup), train.TrainState(), TrainConfig.smoke())
+    monkeypatch.setattr(train, 'save_file', real)
+    assert {p.name: p.read_bytes() for p in (out/'checkpoint').iterdir()} == before   # untouched
+    assert sorted(p.name for p in out.iterdir()) == ['checkpoint', 'history.csv', 'metrics.json', 'model', 'training_curves.png']
+    m = model_of(setup)
+    state, cfg, _ = train.load_checkpoint(out/'checkpoint', m, *_opt_sched_scaler(setup, m))
+    assert state.step == 2 and cfg['max_steps'] == 2
+
+def _opt_sched_scaler(setup, m=None):
+    m = m or model_of(setup)
+    cfg = TrainConfig.smoke()
+    opt = train.make_optimizer(m, cfg, torch.device('cpu'))
+    return opt, train.make_scheduler(opt, cfg, 10), torch.amp.GradScaler('cpu', enabled=False)
+
+def test_early_stopping_restores_best(setup):
+    r = fit(model_of(setup), setup['train'], setup['valid'], TrainConfig.smoke(epochs=30, lr=0.5, eval_every=2, patience=2))
+    assert r.state.stop_reason.startswith('early stopping')
+    best = max(r.history.evals, key=lambda e: e['f1'])
+    assert r.state.best_step == best['step'] and r.after['f1'] == best['f1']
+    assert evaluate(r.model, setup['valid'], TrainConfig.smoke())['f1'] == pytest.approx(best['f1'])
+
+def test_metric_loss_is_minimised(setup):
+    r = fit(model_of(setup), setup['train'], setup['valid'], TrainConfig.smoke(epochs=3, metric='loss', eval_every=3))
+    assert r.after['loss'] == min(e['loss'] for e in r.history.evals)
+
+def test_text_classification_learns(setup):
+    tok = setup['tok']
+    ex = [TextExample(t, l) for t, l in CLS_TEXTS]
+    labels = LabelSet.from_labels(e.label for e in ex)
+    ds = TextClassificationDataset(ex * 4, tok, labels)
+    valid = TextClassificationDataset(ex, tok, labels)
+    set_seed(0)
+    m = TaskModel.from_encoder(setup['enc'], 'sequence', labels)
+    r = fit(m, ds, valid, TrainConfig.smoke(epochs=6, lr=2e-3))
+    assert r.after['accuracy'] == 1.0 and r.before['accuracy'] < 1.0
+    assert set(r.after) >= {'accuracy', 'macro_f1', 'loss'}
+
+@pytest.mark.parametrize('precision', ['bf16', 'fp16'])
+def test_mixed_precision_paths_run_on_cpu(setup, precision):
+    r = fit(model_of(setup), setup['train'], setup['valid'], TrainConfig.smoke(max_steps=3, precision=precision))
+    assert r.state.step == 3 and all(torch.isfinite(torch.tensor(s['loss'])) for s in r.history.steps)
+
+def test_labels_must_match_the_model(setup):
+    other = LabelSet(['O', 'B-X', 'I-X'])
+    with pytest.raises(ValueError, match="only in the data"):
+        fit(TaskModel.from_encoder(setup['enc'], 'token', other), setup['train'], None, TrainConfig.smoke())
+
+def test_two_processes_with_torchrun(setup, tmp_path):
+    "fit under torchrun with 2 CPU processes (gloo): it trains, evaluates every word once, and only rank 0 writes."
+    work = tmp_path
+    (work/'train.txt').write_bytes((setup['dir']/'train.txt').read_bytes())
+    save_tiny_encoder(work/'enc')
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517',
+           str(Path(__file__).parent/'dist_fit.py'), str(work/'out'), str(work)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    ranks = [json.loads((work/f'rank{i}.json').read_text()) for i in (0, 1)]
+    assert [x['world'] for x in ranks] == [2, 2]
+    assert ranks[0]['after'] == ranks[1]['after'] and ranks[0]['steps'] == ranks[1]['steps']
+    assert ranks[0]['after']['words'] == ranks[0]['words']                      # every word scored once, none twice
+    assert ranks[0]['after']['f1'] > ranks[0]['before']['f1']
+    assert sorted(p.name for p in (work/'out').iterdir()) == ['checkpoint', 'history.csv', 'metrics.json', 'model', 'training_curves.png']
+    # the distributed evaluation agrees with a single-process one of the saved model
+    sents = read_conll(work/'train.txt')
+    valid = TokenClassificationDataset(sents[:5], setup['tok'], setup['labels'], max_length=24, stride=4)
+    single = evaluate(TaskModel.from_pretrained(work/'out'/'model'), valid, TrainConfig.smoke())
+    assert single['f1'] == pytest.approx(ranks[0]['after']['f1']) and single['words'] == ranks[0]['words']

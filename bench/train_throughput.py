@@ -96,7 +96,6 @@ def main():
     ap.add_argument('--json', help='also write the results here')
     a = ap.parse_args()
     hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
-    if os.environ.get("FTZ"): torch.set_flush_denormal(True)
     data = Path(a.data)
     tok = load_tokenizer()
     train_s, valid_s = read_conll(data/'train.txt')[:a.n_train], read_conll(data/'valid.txt')[:a.n_valid]

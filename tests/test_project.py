@@ -25,7 +25,7 @@ def test_every_module_comes_from_one_notebook():
         for c in cells(nb):
             m = re.search(r'^#\|\s*default_exp\s+(\S+)', src(c), re.M)
             if m: exported.setdefault(m.group(1), []).append(nb.name)
-    modules = {p.stem for p in (ROOT/'ftbook').glob('*.py') if not p.name.startswith('_')}
+    modules = {p.stem for p in (ROOT/'ftbook').glob('*.py') if p.name not in ('__init__.py', '_modidx.py')}
     assert modules == set(exported), (modules, exported)
     assert all(len(v) == 1 for v in exported.values()), exported
 
@@ -47,4 +47,9 @@ def test_readme_follows_index():
 
 def test_ci_runs_the_readme_test_command():
     assert 'make test' in (ROOT/'.ci'/'run').read_text()
-    assert 'make test' in (ROOT/'README.md').read_text()
+    readme = (ROOT/'README.md').read_text()
+    quick = readme[readme.index('## Quick start'):]
+    block = quick[quick.index('```sh'):quick.index('```', quick.index('```sh') + 5)]
+    assert [l.split('#')[0].strip() for l in block.splitlines()[1:] if l.strip()] == ['make train', 'make test']
+    makefile = (ROOT/'Makefile').read_text()
+    assert '\ntrain: install' in makefile and '\ntest: ' in makefile

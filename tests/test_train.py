@@ -1,5 +1,5 @@
 "`ftbook.train`: accumulation, exact resume, non-finite losses, atomic checkpoints, early stopping, 2 processes."
-import json, os, subprocess, sys
+import json, os, socket, subprocess, sys
 from pathlib import Path
 
 import pytest, torch
@@ -155,7 +155,9 @@ def test_two_processes_with_torchrun(setup, tmp_path):
     (work/'train.txt').write_bytes((setup['dir']/'train.txt').read_bytes())
     save_tiny_encoder(work/'enc')
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517',
+    with socket.socket() as sock:   # a free port for the rendezvous
+        sock.bind(('127.0.0.1', 0)); port = sock.getsockname()[1]
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1', '--master_port', str(port),
            str(Path(__file__).parent/'dist_fit.py'), str(work/'out'), str(work)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

@@ -194,6 +194,10 @@ def test_word_longer_than_a_window_is_cut_but_kept(tok):
     assert ds.truncated_words == [(0, 1)] and max(ds.lengths) <= 4
     assert sum((first_piece_labels(ds, k) for k in range(len(ds))), []) == [('Hello', 'O'), ('Tolkienesque', 'B-MISC'), ('world', 'O')]
 
+def test_words_and_tags_must_pair_up(tok):
+    with pytest.raises(ValueError, match=r'api: 3 words but 2 tags'):
+        TokenClassificationDataset([TaggedSentence(['a', 'b', 'c'], ['O', 'O'], 'api')], tok, LabelSet(['O']))
+
 def test_unlabelled_sentences(tok):
     ds = TokenClassificationDataset([TaggedSentence(['Hello', 'world'])], tok)
     assert 'labels' not in ds[0] and ds.word_values([[7, 8, 9, 10]]) == [[8, 9]]

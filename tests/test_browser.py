@@ -51,15 +51,20 @@ def test_train_button_in_jupyterlab(lab):
         page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
         page.click('.lm-MenuBar-itemLabel:text-is("Run")')
         page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
-        train = page.locator('button.jupyter-button:has-text("Train")')
-        train.first.wait_for(timeout=180_000)
-        # the chapter's own cells train the panel twice; wait until they are done (the cell after the panel's last prints 2)
-        page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output')].some(e => e.textContent.trim() === '2')", timeout=240_000)
-        train.first.click()
-        # the status line reads 'done: run 3 …' when the background run has finished and the report is written
-        page.wait_for_function("() => document.body.innerText.includes('done: run 3')", timeout=180_000)
-        assert 'run 3: lr' in page.inner_text('body') and 'strict IOB2' in page.inner_text('body')
-        page.locator('.jupyter-widgets-output-area img, .widget-output img').first.wait_for(timeout=30_000)
+        try:
+            train = page.locator('button.jupyter-button:has-text("Train")')
+            train.first.wait_for(timeout=240_000)
+            # the chapter's own cells train the panel twice, the second run stopped from its Stop button
+            page.wait_for_function("() => document.body.innerText.includes('done: run 2')", timeout=240_000)
+            train.first.click()
+            # the status line reads 'done: run 3 …' when the background run has finished and the report is written
+            page.wait_for_function("() => document.body.innerText.includes('done: run 3')", timeout=180_000)
+            assert 'run 3: lr' in page.inner_text('body') and 'strict IOB2' in page.inner_text('body')
+            page.locator('.jupyter-widgets-output-area img, .widget-output img').first.wait_for(timeout=30_000)
+        except Exception:
+            page.screenshot(path=str(folder/'failure.png'))
+            print('JupyterLab log:', (folder/'lab.log').read_text()[-3000:], sep='\n')
+            raise
         page.screenshot(path=str(folder/'jupyterlab-widgets.png'), full_page=False)
         browser.close()
     assert (folder/'jupyterlab-widgets.png').stat().st_size > 10_000

@@ -48,9 +48,15 @@ def test_train_button_in_jupyterlab(lab):
         page.on('pageerror', lambda e: errors.append(str(e)))
         page.goto(f'{url}/lab/tree/widgets.ipynb', timeout=60_000)
         page.wait_for_selector('.jp-Notebook', timeout=60_000)
-        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
-        page.click('.lm-MenuBar-itemLabel:text-is("Run")')
-        page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
+        # the kernel must be connected (the status bar says so) before cells are sent to it
+        page.wait_for_function("() => /ipykernel\\) \\| Idle/.test(document.body.innerText)", timeout=120_000)
+        started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"
+        for attempt in range(3):   # a first kernel start in a fresh environment can swallow the first request
+            page.click('.lm-MenuBar-itemLabel:text-is("Run")')
+            page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
+            try: page.wait_for_function(started, timeout=30_000); break
+            except Exception:
+                if attempt == 2: raise
         try:
             train = page.locator('button.jupyter-button:has-text("Train")')
             train.first.wait_for(timeout=240_000)

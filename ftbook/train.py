@@ -456,7 +456,7 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
     if valid_ds is not None and evaluated != state.step: evaluate_now()
     if out is not None and saved != state.step: checkpoint()
     if best_state is not None and state.best_step != state.step: model.load_state_dict(best_state, strict=False)
-    after = _flat(best_metrics) if best_metrics is not None else None
+    after = best_metrics   # full metrics, per-type report included (flat when restored from a checkpoint's history)
     if out is not None and main:
         model.save_pretrained(out/'model', tokenizer=train_ds.tokenizer)
         state.history.to_csv(out/'history.csv')

@@ -13,14 +13,10 @@ from ftbook.testing import CLS_TEXTS, default_tokenizer, save_tiny_encoder, writ
 from ftbook.train import Callback, NonFiniteLossError, TrainConfig, evaluate, fit, train_step
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
-    d = tmp_path_factory.mktemp('train')
-    tok = default_tokenizer()
-    sents = read_conll(write_conll(d/'train.txt'))
-    labels = LabelSet.from_tags(sents)
-    return dict(dir=d, tok=tok, labels=labels, enc=save_tiny_encoder(d/'enc'),
-                train=TokenClassificationDataset(sents * 4, tok, labels, max_length=32, stride=8),
-                valid=TokenClassificationDataset(sents, tok, labels, max_length=32, stride=8))
+def setup(ner_fixture):
+    f = ner_fixture
+    return dict(f, train=TokenClassificationDataset(f['sents'] * 4, f['tok'], f['labels'], max_length=32, stride=8),
+                valid=TokenClassificationDataset(f['sents'], f['tok'], f['labels'], max_length=32, stride=8))
 
 def model_of(s, seed=0, **kw):
     set_seed(seed)

@@ -33,13 +33,10 @@ def test_alignment_inspector_windows_and_labels():
     assert 'type a sentence' in ai.html.value
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    d = tmp_path_factory.mktemp('w')
-    tok = default_tokenizer()
-    sents = read_conll(write_conll(d/'t.txt'))
-    labels = LabelSet.from_tags(sents)
+def trained(ner_fixture, tmp_path_factory):
+    f, d = ner_fixture, tmp_path_factory.mktemp('w')
     set_seed(0)
-    fit(TaskModel.from_encoder(save_tiny_encoder(d/'enc'), 'token', labels), TokenClassificationDataset(sents * 4, tok, labels),
+    fit(TaskModel.from_encoder(f['enc'], 'token', f['labels']), TokenClassificationDataset(f['sents'] * 4, f['tok'], f['labels']),
         None, TrainConfig.smoke(epochs=10, lr=3e-3), output_dir=d/'run')
     return d
 

@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install train test check-export check-clean nbtest pytest lab docs export clean
+.PHONY: install train test check-export check-clean nbtest pytest lab docs preview outputs export clean
 
 install: $(STAMP)
 
@@ -44,16 +44,33 @@ pytest: install
 
 export: install
 	$(BIN)/nbdev-export
+	$(BIN)/python tools/api_pages.py
 	$(BIN)/nbdev-clean
 	$(BIN)/python tools/readme.py
+
+# Re-run notebooks and save their outputs and widget state: make outputs NB="nbs/07_widgets.ipynb" [FLAGS=slow]
+NB ?=
+FLAGS ?=
+outputs: install
+	@test -n "$(NB)" || { echo 'name the notebooks: make outputs NB="nbs/07_widgets.ipynb"'; exit 2; }
+	$(BIN)/python tools/run_nbs.py $(if $(FLAGS),--flags $(FLAGS),) $(NB)
 
 lab: install
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(ROOT_FLAG) --notebook-dir nbs
 
-# The real site needs Quarto on PATH (it cannot be installed on the project's offline machines).
+# The site: Quarto's (nbdev-docs -> _docs/) when quarto is on PATH; otherwise the offline preview (-> _preview/).
 docs: install
-	@if command -v quarto >/dev/null 2>&1; then $(BIN)/nbdev-docs; \
-	else echo "quarto is not on PATH: install it from https://quarto.org, then run 'make docs' again (nbdev-docs)."; exit 1; fi
+	@if command -v quarto >/dev/null 2>&1; then \
+	  echo "quarto found: building the site with nbdev-docs into _docs/"; $(BIN)/nbdev-docs; \
+	else \
+	  echo "quarto is not on PATH: building the offline preview into _preview/ instead (install Quarto from https://quarto.org for the real site)"; \
+	  $(BIN)/python tools/preview.py; \
+	fi
+
+# The offline preview, built and served on http://127.0.0.1:$(PORT) (no Quarto needed).
+PORT ?= 8000
+preview: install
+	$(BIN)/python tools/preview.py --serve --port $(PORT)
 
 clean:
-	rm -rf _docs _proc nbs/_docs nbs/_proc .pytest_cache
+	rm -rf _docs _proc _preview nbs/_docs nbs/_proc .pytest_cache

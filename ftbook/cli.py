@@ -77,7 +77,8 @@ def _report(task:str, metrics:dict)->str:
     return format_ner_report(metrics) if task == 'ner' else format_classification_report(metrics)
 
 # %% ../nbs/08_cli.ipynb #3dfd44e4
-def cmd_train(args)->dict:
+def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
+             )->dict:
     "Fine-tune, evaluate and save; print the reports; return the metrics written to metrics.json."
     task = args.task
     if args.train is None:
@@ -118,7 +119,8 @@ def cmd_train(args)->dict:
     print(f"model saved in {args.output/'model'} (Hugging Face layout); metrics in {args.output/'metrics.json'}")
     return metrics
 
-def cmd_evaluate(args)->dict:
+def cmd_evaluate(args:argparse.Namespace, # the parsed `ftbook evaluate` options
+                )->dict:
     "Score a saved model on a labelled file; print the report; write the metrics as JSON."
     path = model_dir(args.model)
     model, tok = TaskModel.from_pretrained(path), load_tokenizer(path)
@@ -131,7 +133,8 @@ def cmd_evaluate(args)->dict:
     else: print(text)
     return metrics
 
-def cmd_predict(args)->int:
+def cmd_predict(args:argparse.Namespace, # the parsed `ftbook predict` options
+               )->int:
     "Apply a saved model to each line of the input; write one JSON object per line."
     pred = Predictor.from_pretrained(model_dir(args.model), max_length=args.max_length, stride=args.stride, bs=args.batch_size)
     if args.input is not None and not args.input.is_file(): raise FileNotFoundError(f"{args.input}: no such file.")
@@ -143,9 +146,11 @@ def cmd_predict(args)->int:
     else: sys.stdout.write(text)
     return len(out)
 
-COMMANDS = {'train': cmd_train, 'evaluate': cmd_evaluate, 'predict': cmd_predict}
+COMMANDS = {'train': cmd_train,  # subcommand name -> the function that runs it
+            'evaluate': cmd_evaluate, 'predict': cmd_predict}
 
-def main(argv:list[str]|None=None)->int:
+def main(argv:list[str]|None=None, # the arguments after `ftbook`; None reads `sys.argv`
+        )->int:
     "Entry point of the `ftbook` command; returns the exit status."
     args = _parser().parse_args(argv)
     try: COMMANDS[args.command](args)

@@ -32,7 +32,8 @@ def set_seed(seed:int=42, # seeds Python's `random`, NumPy and torch (CPU and ev
         torch.backends.cudnn.benchmark = False
     return seed
 
-def make_generator(seed:int=42)->torch.Generator:
+def make_generator(seed:int=42, # the generator's seed
+                  )->torch.Generator:
     "A private `torch.Generator` seeded with `seed`, for samplers and anything whose order must not drift."
     return torch.Generator().manual_seed(seed)
 
@@ -80,7 +81,8 @@ def _mps_available()->bool:
     return bool(mps is not None and mps.is_available())
 
 # %% ../nbs/00_core.ipynb #3fae377f
-PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+PRECISIONS = {  # `TrainConfig.precision` names and the dtypes they compute in
+    'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 def get_precision(precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16'
                   device:str|torch.device|None='auto', # the device the precision is for

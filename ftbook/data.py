@@ -29,12 +29,13 @@ __all__ = ['SCHEMES', 'TEXT_COLUMNS', 'PAIR_COLUMNS', 'LABEL_COLUMNS', 'TaggedSe
 @dataclass
 class TaggedSentence:
     "A sentence of pre-split `words` with one tag per word (None when unlabelled), and where it was read."
-    words: list[str]
-    tags: list[str] | None = None
+    words: list[str]  # the words, as split in the file
+    tags: list[str] | None = None  # one tag per word; None when unlabelled
     source: str = '<memory>'  # the file (or dataset) it came from
     line: int = 0  # line of the first word in `source`; 0 when not read from a text file
 
-    def where(self, i:int=0)->str:
+    def where(self, i:int=0, # index of the word
+             )->str:
         "Where word `i` came from: 'file:line' for files, the source's description otherwise."
         return f'{self.source}:{self.line + i}' if self.line else self.source
 
@@ -59,7 +60,8 @@ def _lines(text:str)->Iterable[tuple[int, str]]:
     for n, line in enumerate(text.split('\n'), 1): yield n, line.rstrip('\r')
 
 # %% ../nbs/02_data.ipynb #b4ff8af5
-SCHEMES = {'IOB1': 'BI', 'IOB2': 'BI', 'BIOES': 'BIES'}
+SCHEMES = {  # tagging schemes `read_conll` recognises, and their prefixes
+    'IOB1': 'BI', 'IOB2': 'BI', 'BIOES': 'BIES'}
 _TAG = re.compile(r'([BIES])-(\S+)')
 
 def _check_tag(tag:str, prefixes:str, where:str):
@@ -155,13 +157,15 @@ class LabelSet:
         self.label2id = {l: i for i, l in enumerate(self.labels)}
 
     @classmethod
-    def from_tags(cls, sentences:Iterable[TaggedSentence])->LabelSet:
+    def from_tags(cls, sentences:Iterable[TaggedSentence], # labelled sentences, tags in IOB2
+                 )->LabelSet:
         "IOB2 tags of `sentences`: 'O', then B-/I- for each entity type, sorted."
         types = sorted({t[2:] for s in sentences for t in s.tags if t != 'O'})
         return cls(['O'] + [f'{p}-{t}' for t in types for p in 'BI'])
 
     @classmethod
-    def from_labels(cls, labels:Iterable[str])->LabelSet:
+    def from_labels(cls, labels:Iterable[str], # one class label per example, repeats allowed
+                   )->LabelSet:
         "The distinct class `labels`, sorted (numerically when they are all integers)."
         distinct = set(map(str, labels))
         numeric = all(re.fullmatch(r'-?\d+', l) for l in distinct)
@@ -178,20 +182,28 @@ class LabelSet:
                              f"the training data ({shown}). Correct the data, or add examples of {label!r} to the "
                              "training data and train again.") from None
 
-    def decode(self, i:int)->str: return self.labels[i]
+    def decode(self, i:int, # a label id
+              )->str:
+        "The label with id `i`."
+        return self.labels[i]
+
     @property
-    def id2label(self)->dict[int, str]: return dict(enumerate(self.labels))
+    def id2label(self)->dict[int, str]:
+        "Ids to labels, as transformers' configs store them."
+        return dict(enumerate(self.labels))
     def __len__(self): return len(self.labels)
     def __iter__(self): return iter(self.labels)
     def __eq__(self, other): return isinstance(other, LabelSet) and self.labels == other.labels
     def __repr__(self): return f'LabelSet({self.labels})'
 
-    def save(self, path:str|Path):
+    def save(self, path:str|Path, # the JSON file to write
+            ):
         "Write the labels to `path` as JSON."
         Path(path).write_text(json.dumps({'labels': self.labels}, indent=1, ensure_ascii=False), encoding='utf-8')
 
     @classmethod
-    def load(cls, path:str|Path)->LabelSet:
+    def load(cls, path:str|Path, # a JSON file written by `save`
+            )->LabelSet:
         "Read labels written by `save`."
         return cls(json.loads(Path(path).read_text(encoding='utf-8'))['labels'])
 
@@ -202,7 +214,8 @@ def _presplit_consistent(tok:PreTrainedTokenizerBase)->bool:
     pre = tok(words, is_split_into_words=True, add_special_tokens=False)['input_ids']
     return pre == tok(' '.join(words), add_special_tokens=False)['input_ids']
 
-def check_tokenizer(tok:PreTrainedTokenizerBase):
+def check_tokenizer(tok:PreTrainedTokenizerBase, # the tokenizer to check
+                   ):
     "Raise an error that says what to do unless `tok` is fast and tokenizes pre-split words as in running text."
     name = type(tok).__name__
     if not getattr(tok, 'is_fast', False):
@@ -374,7 +387,8 @@ class TokenClassificationDataset(Dataset):
         return out
 
 # %% ../nbs/02_data.ipynb #ec06d5f7
-def entity_spans(tags:Sequence[str])->list[tuple[str, int, int]]:
+def entity_spans(tags:Sequence[str], # one sentence's IOB2 tags
+                )->list[tuple[str, int, int]]:
     "The entities of one IOB2 tag sequence as (type, first word, last word + 1)."
     spans, start, kind = [], None, None
     for i, t in enumerate(list(tags) + ['O']):
@@ -408,18 +422,21 @@ def truncation_audit(sentences:Sequence[TaggedSentence], # tagged sentences
 @dataclass
 class TextExample:
     "A text (or a pair of texts) with its label (None when unlabelled), and where it was read."
-    text: str
-    label: str | None = None
+    text: str  # the text to classify (or the first text of a pair)
+    label: str | None = None  # its class label; None when unlabelled
     text_b: str | None = None  # second text of a pair
-    source: str = '<memory>'
+    source: str = '<memory>'  # the file (or dataset) it came from
     line: int = 0  # line of the example in `source`; 0 when not read from a file
 
-    def where(self)->str: return f'{self.source}:{self.line}' if self.line else self.source
+    def where(self)->str:
+        "Where the example came from: 'file:line' for files, the source's description otherwise."
+        return f'{self.source}:{self.line}' if self.line else self.source
 
-TEXT_COLUMNS = ('text', 'sentence', 'review', 'content', 'document', 'tweet', 'body', 'utterance')
-PAIR_COLUMNS = (('text_a', 'text_b'), ('sentence1', 'sentence2'), ('premise', 'hypothesis'), ('question', 'passage'),
+TEXT_COLUMNS = ('text', 'sentence', 'review', 'content', 'document', 'tweet', 'body', 'utterance')  # text columns `read_texts` tries, in order
+PAIR_COLUMNS = (  # pairs of text columns `read_texts` tries, in order
+    ('text_a', 'text_b'), ('sentence1', 'sentence2'), ('premise', 'hypothesis'), ('question', 'passage'),
                 ('question', 'sentence'), ('query', 'document'))
-LABEL_COLUMNS = ('label', 'labels', 'class', 'category', 'target', 'sentiment', 'gold_label', 'y')
+LABEL_COLUMNS = ('label', 'labels', 'class', 'category', 'target', 'sentiment', 'gold_label', 'y')  # label columns tried, in order
 
 def _pick_columns(columns:Sequence[str], text, text_b, label, labelled:bool, where:str):
     "Resolve the text, second-text and label column names among `columns`."
@@ -583,7 +600,8 @@ class LengthGroupedSampler(Sampler):
         self.lengths, self.batch_size, self.shuffle, self.group = list(lengths), batch_size, shuffle, group
         self.seed, self.drop_last, self.epoch, self.position = seed, drop_last, 0, 0
 
-    def batches(self, epoch:int=0)->list[list[int]]:
+    def batches(self, epoch:int=0, # the epoch, which with the seed fixes the order
+               )->list[list[int]]:
         "All batches of `epoch`, in order: the same for the same seed and epoch."
         n, bs = len(self.lengths), self.batch_size
         if not self.shuffle:
@@ -603,7 +621,8 @@ class LengthGroupedSampler(Sampler):
         if self.drop_last and batches and len(batches[-1]) < bs: batches = [b for b in batches if len(b) == bs]
         return batches
 
-    def set_epoch(self, epoch:int):
+    def set_epoch(self, epoch:int, # the epoch to run next
+                 ):
         "Use the order of `epoch` from the next iteration on (and start it from its first batch)."
         self.epoch, self.position = epoch, 0
 
@@ -621,7 +640,8 @@ class LengthGroupedSampler(Sampler):
         "Epoch and batches already yielded in it (with a DataLoader without workers: the batches consumed)."
         return dict(epoch=self.epoch, position=self.position)
 
-    def load_state_dict(self, state:dict):
+    def load_state_dict(self, state:dict, # from `state_dict`
+                       ):
         "Resume at batch `position` of `epoch`."
         self.epoch, self.position = state['epoch'], state['position']
 

@@ -23,13 +23,15 @@ __all__ = ['split_words', 'model_dir', 'Predictor']
 # %% ../nbs/06_inference.ipynb #aa3c9a01
 _WORD = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:[.,'’\-]\w+)*|[^\w\s]")   # U.S. | 12,000 don't e-mail | punctuation
 
-def split_words(text:str)->tuple[list[str], list[tuple[int, int]]]:
+def split_words(text:str, # raw text
+               )->tuple[list[str], list[tuple[int, int]]]:
     "The words of `text` (CoNLL-style: punctuation apart, `12,000` and `don't` whole) and their (start, end) offsets."
     spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     return [text[a:b] for a, b in spans], spans
 
 # %% ../nbs/06_inference.ipynb #8bd2d36a
-def model_dir(path:str|Path)->Path:
+def model_dir(path:str|Path, # a model folder, or a run folder holding `model/`
+             )->Path:
     "The model folder at `path`, or in `path/model` for a run folder; an error saying so if there is neither."
     path = Path(path)
     if (path/'config.json').exists(): return path

@@ -74,7 +74,12 @@ def entity_type_confusion(true:Sequence[Sequence[str]], # true IOB2 tags per sen
     types = sorted((set(flat_t) | set(flat_p)) - {'O'}) + ['O']
     return confusion(flat_t, flat_p, types)
 
-def plot_confusion(counts:np.ndarray, labels:Sequence[str], title:str='', ax=None, normalize:bool=True):
+def plot_confusion(counts:np.ndarray, # (true, predicted) counts, as `confusion_counts` returns
+                   labels:Sequence[str], # the row and column names
+                   title:str='', # the axes' title
+                   ax=None, # a matplotlib Axes to draw on; a new figure if None
+                   normalize:bool=True, # colour each row by its share of the true label's total
+                  ):
     "Draw a confusion matrix, rows normalised to the true label's total, with the counts written in."
     ax = ax or plt.subplots(figsize=(1 + 0.6 * len(labels), 0.8 + 0.55 * len(labels)))[1]
     rates = counts / np.maximum(counts.sum(1, keepdims=True), 1) if normalize else counts
@@ -102,7 +107,8 @@ def classification_metrics(true:Sequence[str], # true labels
     return {'accuracy': float(tp.sum() / max(len(true), 1)), 'macro_f1': float(f1.mean()) if len(f1) else 0.0,
             'examples': len(true), 'per_class': per_class}
 
-def format_classification_report(m:dict)->str:
+def format_classification_report(m:dict, # metrics from `classification_metrics`
+                                 )->str:
     "Per-class scores, accuracy and macro-F1 as a text table."
     lines = [f"{'':>14} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}"]
     for k, v in m['per_class'].items():

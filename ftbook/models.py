@@ -36,11 +36,15 @@ class TokenClassificationHead(nn.Module):
         super().__init__()
         self.dropout, self.classifier = nn.Dropout(dropout), nn.Linear(hidden_size, num_labels)
 
-    def forward(self, hidden:torch.Tensor, attention_mask:torch.Tensor|None=None)->torch.Tensor:
+    def forward(self, hidden:torch.Tensor, # the encoder's last hidden states (batch, tokens, hidden)
+                attention_mask:torch.Tensor|None=None, # 1 for real tokens; None when nothing is padded
+               )->torch.Tensor:
+        "Logits for every token (batch, tokens, labels)."
         return self.classifier(self.dropout(hidden))
 
 # %% ../nbs/03_models.ipynb #c9379fa3
-ACTIVATIONS = {'tanh': nn.Tanh, 'relu': nn.ReLU, 'gelu': nn.GELU}
+ACTIVATIONS = {  # names a head's hidden activation may take
+    'tanh': nn.Tanh, 'relu': nn.ReLU, 'gelu': nn.GELU}
 
 class SequenceClassificationHead(nn.Module):
     "Pool the sequence to one vector, then (dropout) dense, activation, dropout, linear: logits (batch, num_labels)."
@@ -58,14 +62,19 @@ class SequenceClassificationHead(nn.Module):
         self.dropout, self.dense, self.act = nn.Dropout(dropout), nn.Linear(hidden_size, hidden_size), ACTIVATIONS[activation]()
         self.out = nn.Linear(hidden_size, num_labels)
 
-    def pool(self, hidden:torch.Tensor, attention_mask:torch.Tensor|None)->torch.Tensor:
+    def pool(self, hidden:torch.Tensor, # the encoder's last hidden states (batch, tokens, hidden)
+             attention_mask:torch.Tensor|None, # 1 for real tokens; None when nothing is padded
+            )->torch.Tensor:
         "One vector per input: the first position's, or the mean over unmasked positions."
         if self.pooling == 'cls': return hidden[:, 0]
         mask = torch.ones(hidden.shape[:2], device=hidden.device) if attention_mask is None else attention_mask
         mask = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
-    def forward(self, hidden:torch.Tensor, attention_mask:torch.Tensor|None=None)->torch.Tensor:
+    def forward(self, hidden:torch.Tensor, # the encoder's last hidden states (batch, tokens, hidden)
+                attention_mask:torch.Tensor|None=None, # 1 for real tokens; None when nothing is padded
+               )->torch.Tensor:
+        "Logits for every input (batch, labels)."
         x = self.pool(hidden, attention_mask)
         if self.dropout_first: x = self.dropout(x)
         return self.out(self.dropout(self.act(self.dense(x))))
@@ -78,7 +87,10 @@ class SpanHead(nn.Module):
         super().__init__()
         self.qa_outputs = nn.Linear(hidden_size, 2)
 
-    def forward(self, hidden:torch.Tensor, attention_mask:torch.Tensor|None=None)->torch.Tensor:
+    def forward(self, hidden:torch.Tensor, # the encoder's last hidden states (batch, tokens, hidden)
+                attention_mask:torch.Tensor|None=None, # 1 for real tokens; None when nothing is padded
+               )->torch.Tensor:
+        "Start and end logits for every token (batch, tokens, 2)."
         return self.qa_outputs(hidden)
 
 # %% ../nbs/03_models.ipynb #7a62137d
@@ -91,14 +103,15 @@ SEQUENCE_HEAD_STYLES = {
     'camembert':   (True, 'tanh', 'classifier.dense', 'classifier.out_proj'),
     'electra':     (True, 'gelu', 'classifier.dense', 'classifier.out_proj'),
 }
+# task -> transformers' map of model types to their `*For*` class names, for the parity checks and loading
 TASKS = {'token': MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES, 'sequence': MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
          'span': MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES}  # task -> {model_type: transformers class name}
 
 @dataclass
 class TaskOutput:
     "What `TaskModel` returns: the logits and, when labels were given, the loss."
-    logits: torch.Tensor
-    loss: torch.Tensor | None = None
+    logits: torch.Tensor  # (batch, tokens, labels), (batch, labels) or (batch, tokens, 2)
+    loss: torch.Tensor | None = None  # mean loss over the labelled positions
 
 def _dropout_of(config)->float:
     "The classifier dropout a `transformers` model of this configuration would use."
@@ -152,6 +165,7 @@ class TaskModel(nn.Module):
                 start_positions:torch.Tensor|None=None, # span task: answer start token per input
                 end_positions:torch.Tensor|None=None, # span task: answer end token per input
                )->TaskOutput:
+        "Encode, apply the head and, when labels are given, the task's loss."
         kw = dict(input_ids=input_ids, attention_mask=attention_mask)
         if token_type_ids is not None and self._takes_token_types: kw['token_type_ids'] = token_type_ids
         hidden = self.encoder(**kw).last_hidden_state
@@ -285,18 +299,20 @@ def layer_of(name:str, # a parameter name of a `TaskModel`
     m = _LAYER.search(name)
     return f'layer {int(m.group(1))}' if m else 'encoder (other)'
 
-def num_layers(model:TaskModel)->int:
+def num_layers(model:TaskModel, # any TaskModel
+              )->int:
     "How many Transformer layers the encoder has."
     return 1 + max((int(m.group(1)) for n, _ in model.named_parameters() if (m := _LAYER.search(n))), default=-1)
 
-def parameter_counts(model:TaskModel)->dict[str, int]:
+def parameter_counts(model:TaskModel, # any TaskModel
+                    )->dict[str, int]:
     "Parameters per part of the model, in order: embeddings, each layer, other encoder parameters, head."
     counts = {}
     for n, p in model.named_parameters(): counts[layer_of(n)] = counts.get(layer_of(n), 0) + p.numel()
     order = ['embeddings'] + [f'layer {i}' for i in range(num_layers(model))] + ['encoder (other)', 'head']
     return {k: counts[k] for k in order if k in counts}
 
-FREEZE = ('none', 'embeddings', 'encoder', 'bottom:K')
+FREEZE = ('none', 'embeddings', 'encoder', 'bottom:K')  # the strategies `freeze` takes
 
 def freeze(model:TaskModel, # the model to change in place
            strategy:str='none', # 'none', 'embeddings', 'encoder' (train the head only) or 'bottom:K'

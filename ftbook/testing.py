@@ -25,7 +25,7 @@ def default_tokenizer()->PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(default_encoder_path())
 
 # %% ../nbs/00a_testing.ipynb #16bdbf9a
-TINY_ARCHS = ('bert', 'distilbert', 'roberta')
+TINY_ARCHS = ('bert', 'distilbert', 'roberta')  # the architectures `tiny_encoder` builds
 
 def tiny_config(arch:str='bert', # one of `TINY_ARCHS`
                 vocab_size:int=30522, # the default tokenizer's vocabulary size

@@ -105,10 +105,10 @@ def _labelled(batch:dict, class_weights:torch.Tensor|None)->float:
 
 def train_step(model:torch.nn.Module, # the (possibly DDP-wrapped) TaskModel, in train mode
                micro_batches:Sequence[dict], # the CPU batches of one optimizer step
-               optimizer:torch.optim.Optimizer,
+               optimizer:torch.optim.Optimizer, # from `make_optimizer`
                scheduler, # a learning-rate scheduler, stepped once
                scaler:torch.amp.GradScaler, # enabled for fp16 only
-               device:torch.device,
+               device:torch.device, # where the model is
                precision:str='fp32', # 'fp32', 'bf16' or 'fp16'
                max_grad_norm:float|None=1.0, # clip the global gradient norm
                no_sync=None, # context manager factory skipping DDP's all-reduce: `accelerator.no_sync`
@@ -137,7 +137,10 @@ def train_step(model:torch.nn.Module, # the (possibly DDP-wrapped) TaskModel, in
     return step_loss
 
 # %% ../nbs/05_train.ipynb #62aa4100
-def make_optimizer(model:TaskModel, cfg:TrainConfig, device:torch.device)->torch.optim.Optimizer:
+def make_optimizer(model:TaskModel, # the model to train
+                   cfg:TrainConfig, # its `lr`, `weight_decay`, `layer_decay` and `fused`
+                   device:torch.device, # where the model is, to choose the fused kernel
+                  )->torch.optim.Optimizer:
     "AdamW over `param_groups(model)`, fused where the device supports it."
     groups = [{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, cfg.lr, cfg.weight_decay, cfg.layer_decay)]
     fused = cfg.fused if cfg.fused is not None else device.type in ('cuda', 'cpu')
@@ -146,9 +149,13 @@ def make_optimizer(model:TaskModel, cfg:TrainConfig, device:torch.device)->torch
         if cfg.fused: raise ValueError(f"fused AdamW is not available on {device}: {e}. Set fused=False.") from e
         return torch.optim.AdamW(groups, lr=cfg.lr)
 
-SCHEDULES = {'linear': get_linear_schedule_with_warmup, 'cosine': get_cosine_schedule_with_warmup, 'constant': get_constant_schedule_with_warmup}
+SCHEDULES = {  # `TrainConfig.schedule` names and transformers' schedule that each uses after the warmup
+    'linear': get_linear_schedule_with_warmup, 'cosine': get_cosine_schedule_with_warmup, 'constant': get_constant_schedule_with_warmup}
 
-def make_scheduler(optimizer, cfg:TrainConfig, total_steps:int):
+def make_scheduler(optimizer, # from `make_optimizer`
+                   cfg:TrainConfig, # its `warmup` and `schedule`
+                   total_steps:int, # optimizer steps in the whole run
+                  ):
     "Linear warmup over `cfg.warmup` of the steps, then `cfg.schedule`."
     if cfg.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {cfg.schedule!r}.")
     warm = int(cfg.warmup * total_steps)
@@ -227,20 +234,33 @@ def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
 # %% ../nbs/05_train.ipynb #d1d1ede2
 class History:
     "Rows of training logs ('step') and evaluations ('eval'), saved as CSV and drawn as curves."
-    def __init__(self, rows:list[dict]|None=None): self.rows = list(rows or [])
-    def log(self, **row): self.rows.append(row)
-    @property
-    def steps(self)->list[dict]: return [r for r in self.rows if r['kind'] == 'step']
-    @property
-    def evals(self)->list[dict]: return [r for r in self.rows if r['kind'] == 'eval']
+    def __init__(self, rows:list[dict]|None=None, # rows to start from, as a resumed run does
+                ): self.rows = list(rows or [])
 
-    def to_csv(self, path:str|Path):
+    def log(self, **row):
+        "Append one row: `kind` ('step' or 'eval'), `step` and the values."
+        self.rows.append(row)
+
+    @property
+    def steps(self)->list[dict]:
+        "The training-log rows."
+        return [r for r in self.rows if r['kind'] == 'step']
+
+    @property
+    def evals(self)->list[dict]:
+        "The evaluation rows."
+        return [r for r in self.rows if r['kind'] == 'eval']
+
+    def to_csv(self, path:str|Path, # the CSV file to write
+              ):
         "Write every row, with the union of their columns."
         cols = list(dict.fromkeys(k for r in self.rows for k in r))
         lines = [','.join(cols)] + [','.join('' if r.get(c) is None else str(r.get(c)) for c in cols) for r in self.rows]
         Path(path).write_text('\n'.join(lines) + '\n', encoding='utf-8')
 
-    def plot(self, metric:str='f1', path:str|Path|None=None):
+    def plot(self, metric:str='f1', # the validation metric of the right panel
+             path:str|Path|None=None, # a PNG to save the figure to
+            ):
         "Training loss and validation loss and `metric` against the optimizer step; saved to `path` if given."
         fig, (a1, a2) = plt_subplots(1, 2, figsize=(10, 3.5))
         if self.steps: a1.plot([r['step'] for r in self.steps], [r['loss'] for r in self.steps], label='training loss')
@@ -270,25 +290,44 @@ class TrainState:
     tokens: int = 0              # real (non-pad) training tokens seen by this process
     seconds: float = 0.0         # training time, evaluation excluded
     best: float | None = None    # best validation metric so far
-    best_step: int | None = None
+    best_step: int | None = None # the step of the best evaluation
     bad_evals: int = 0           # evaluations since the best one
-    stop: bool = False
-    stop_reason: str = ''
-    history: History = field(default_factory=History)
+    stop: bool = False # set to end the run after the current step
+    stop_reason: str = '' # why it stopped early, for the report
+    history: History = field(default_factory=History) # the logs and evaluations so far
     metrics: dict | None = None  # the last evaluation's metrics
 
 class Callback:
     "Override any of these; `fit` calls them on the main process and on every other."
-    def on_train_begin(self, state:TrainState): pass
-    def on_step_end(self, state:TrainState): pass
-    def on_evaluate(self, state:TrainState, metrics:dict): pass
-    def on_train_end(self, state:TrainState): pass
+    def on_train_begin(self, state:TrainState, # the run's state, `total_steps` set
+                      ):
+        "Called once, before the first step."
+
+    def on_step_end(self, state:TrainState, # the run's state after the step
+                   ):
+        "Called after every optimizer step."
+
+    def on_evaluate(self, state:TrainState, # the run's state
+                    metrics:dict, # the validation metrics just computed
+                   ):
+        "Called after every evaluation, before early stopping decides."
+
+    def on_train_end(self, state:TrainState, # the run's state at the end
+                    ):
+        "Called once, after the last step (also when stopped early)."
 
 # %% ../nbs/05_train.ipynb #270222b6
-CHECKPOINT = 'checkpoint'
+CHECKPOINT = 'checkpoint'  # the checkpoint folder's name inside a run folder
 
-def save_checkpoint(path:str|Path, model:TaskModel, optimizer, scheduler, scaler, state:TrainState, cfg:TrainConfig,
-                    best_state:dict|None=None):
+def save_checkpoint(path:str|Path, # the checkpoint folder; replaced as a whole
+                    model:TaskModel, # the model whose weights are saved
+                    optimizer, # its optimizer
+                    scheduler, # its learning-rate scheduler
+                    scaler, # the `GradScaler` (disabled unless fp16)
+                    state:TrainState, # where the run is
+                    cfg:TrainConfig, # the run's configuration
+                    best_state:dict|None=None, # the best evaluation's weights, when not the current ones
+                   ):
     "Write a resumable checkpoint folder at `path`, atomically."
     def write(tmp:Path):
         save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if v is not None}, str(tmp/'model.safetensors'))
@@ -300,7 +339,12 @@ def save_checkpoint(path:str|Path, model:TaskModel, optimizer, scheduler, scaler
                                                               config=dataclasses.asdict(cfg)), indent=1))
     _replace_dir(Path(path), write)
 
-def load_checkpoint(path:str|Path, model:TaskModel, optimizer, scheduler, scaler)->tuple[TrainState, dict, dict|None]:
+def load_checkpoint(path:str|Path, # a folder written by `save_checkpoint`
+                    model:TaskModel, # loaded in place
+                    optimizer, # loaded in place
+                    scheduler, # loaded in place
+                    scaler, # loaded in place
+                   )->tuple[TrainState, dict, dict|None]:
     "Restore a checkpoint written by `save_checkpoint`; returns the state, the saved config and the best weights."
     path = Path(path)
     if not (path/'trainer_state.json').exists(): raise FileNotFoundError(f"{path}: no checkpoint to resume from.")
@@ -321,10 +365,10 @@ class NonFiniteLossError(FloatingPointError):
 class FitResult:
     "What `fit` returns."
     model: TaskModel            # the best model (weights of the best evaluation), on the training device
-    history: History
+    history: History            # the logs and evaluations of the run
     before: dict | None         # validation metrics of the model before training
     after: dict | None          # validation metrics of the returned model
-    state: TrainState
+    state: TrainState           # the run's final state
 
 # configuration fields that must not change when a run is resumed, since the data order or the schedule depend on them
 RESUME_FIELDS = ('lr', 'epochs', 'bs', 'grad_accum', 'weight_decay', 'warmup', 'schedule', 'max_grad_norm', 'layer_decay',

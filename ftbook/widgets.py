@@ -39,7 +39,9 @@ def _show(out:W.Output, obj):
 # %% ../nbs/07_widgets.ipynb #c63a1932
 class GradientExplorer:
     "Logit and label controls; the binary cross-entropy and its gradient drawn from `ftbook.losses`."
-    def __init__(self, z:float=2.0, y:int=1):
+    def __init__(self, z:float=2.0, # the logit the slider starts at
+                 y:int=1, # the label, 0 or 1
+                ):
         self.z = W.FloatSlider(value=z, min=-8, max=8, step=0.1, description='logit z')
         self.y = W.Dropdown(options=[0, 1], value=y, description='label y')
         self.out = W.Output()
@@ -67,7 +69,8 @@ class GradientExplorer:
 class AlignmentInspector:
     "Words -> sub-word pieces -> labels and windows, for a sentence, maximum length and stride."
     def __init__(self, tokenizer=None, # defaults to the packaged encoder's
-                 sentence:str='Tolkienesque/B-MISC novels sold 12,000 copies in New/B-LOC Zealand/I-LOC .'):
+                 sentence:str='Tolkienesque/B-MISC novels sold 12,000 copies in New/B-LOC Zealand/I-LOC .', # words, `word/TAG` for entities
+                ):
         self.tok = tokenizer or load_tokenizer()
         self.text = W.Text(value=sentence, description='sentence', layout=W.Layout(width='95%'))
         self.max_length = W.IntSlider(value=12, min=4, max=128, description='max length')
@@ -111,9 +114,12 @@ class AlignmentInspector:
     def _ipython_display_(self): from IPython.display import display; display(self.widget)
 
 # %% ../nbs/07_widgets.ipynb #09062bc0
-COLORS = ['#fde68a', '#bfdbfe', '#bbf7d0', '#fecaca', '#e9d5ff', '#fed7aa', '#c7d2fe', '#f5d0fe', '#a7f3d0', '#fbcfe8']
+COLORS = [  # background colours of entity types in `highlight`, in order of the sorted types
+    '#fde68a', '#bfdbfe', '#bbf7d0', '#fecaca', '#e9d5ff', '#fed7aa', '#c7d2fe', '#f5d0fe', '#a7f3d0', '#fbcfe8']
 
-def highlight(text:str, entities:list[dict])->str:
+def highlight(text:str, # the raw text
+              entities:list[dict], # `Predictor`'s entities, with character offsets
+             )->str:
     "HTML of `text` with each entity (start, end, type, score) marked and coloured by type."
     types = sorted({e['type'] for e in entities})
     out, pos = [], 0
@@ -127,7 +133,9 @@ def highlight(text:str, entities:list[dict])->str:
 
 class EntityViewer:
     "A text box and a Tag button; the `Predictor`'s entities highlighted."
-    def __init__(self, predictor:Predictor, text:str='Ada Lovelace worked with Charles Babbage in London.'):
+    def __init__(self, predictor:Predictor, # a token-classification `Predictor`
+                 text:str='Ada Lovelace worked with Charles Babbage in London.', # the text the box starts with
+                ):
         self.predictor = predictor
         self.text = W.Textarea(value=text, layout=W.Layout(width='95%'))
         self.button = W.Button(description='Tag', button_style='primary')
@@ -162,7 +170,9 @@ class ExperimentPanel:
     DATASETS = ('WNUT-16 (packaged)', 'fixtures (tiny, seconds)', 'CoNLL file (path below)')
 
     def __init__(self, encoder:str='', # '' for the packaged default encoder, or a hub name or folder
-                 dataset:str=DATASETS[0], output_dir:str|Path|None=None):
+                 dataset:str=DATASETS[0], # one of `DATASETS`
+                 output_dir:str|Path|None=None, # where runs are saved; a temporary folder if None
+                ):
         self.encoder = W.Text(value=str(encoder), description='encoder', placeholder='packaged all-MiniLM-L6-v2')
         self.dataset = W.Dropdown(options=self.DATASETS, value=dataset, description='data')
         self.path = W.Text(description='CoNLL path', placeholder='train file for the third choice')
@@ -206,7 +216,8 @@ class ExperimentPanel:
                            layer_decay=self.layer_decay.value, warmup=self.warmup.value, precision=self.precision.value,
                            progress=False, log_every=1 if self.dataset.value == self.DATASETS[1] else 10)
 
-    def train(self, background:bool=True):
+    def train(self, background:bool=True, # run in a thread, so the notebook stays live
+             ):
         "Start a run with the current settings (in a thread unless `background=False`)."
         if self.thread is not None and self.thread.is_alive(): return
         self.stop_requested, self.error = False, None
@@ -246,7 +257,8 @@ class ExperimentPanel:
         self.stop_requested = True
         self.status.value = 'stopping after this step …'
 
-    def wait(self, timeout:float|None=None):
+    def wait(self, timeout:float|None=None, # seconds; None waits for the end
+            ):
         "Block until the background run ends (for scripts and tests)."
         if self.thread is not None: self.thread.join(timeout)
 

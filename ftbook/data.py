@@ -435,7 +435,7 @@ class TextExample:
 TEXT_COLUMNS = ('text', 'sentence', 'review', 'content', 'document', 'tweet', 'body', 'utterance')  # text columns `read_texts` tries, in order
 PAIR_COLUMNS = (  # pairs of text columns `read_texts` tries, in order
     ('text_a', 'text_b'), ('sentence1', 'sentence2'), ('premise', 'hypothesis'), ('question', 'passage'),
-                ('question', 'sentence'), ('query', 'document'))
+    ('question', 'sentence'), ('query', 'document'))
 LABEL_COLUMNS = ('label', 'labels', 'class', 'category', 'target', 'sentiment', 'gold_label', 'y')  # label columns tried, in order
 
 def _pick_columns(columns:Sequence[str], text, text_b, label, labelled:bool, where:str):

@@ -91,7 +91,8 @@ def index_page(mods)->dict:
     for m in mods:
         short = m.__name__.split('.', 1)[1]
         summary = (m.__doc__ or '').split('\n\n')[0].strip().split('. ')[0].rstrip('.')
-        names = ', '.join(f'`{s}`' for s in m.__all__)
+        # plain link text: nbdev would turn a `name` in backticks into a second link, to the chapter
+        names = ', '.join(f'[{s}]({short}.ipynb#{s.lower()})' for s in m.__all__)   # pandoc's id of `### name`
         rows.append(f'## [{m.__name__}]({short}.ipynb)\n\n{summary}.\n\n{names}')
     text = ('# API reference\n\n> Every public name of the `ftbook` package, module by module.')
     return dict(cells=[_md(text, 'api-index'), _md('\n\n'.join(rows), 'api-index', 'modules')],

@@ -26,9 +26,11 @@ NOTEBOOKS = sorted(str(p.relative_to(NBS)) for p in NBS.rglob('*.ipynb') if not 
 # ---------------------------------------------------------------- docstrings and API pages (no build needed)
 
 def _undocumented(qual:str, f)->list[str]:
-    "What `f` lacks: a one-line docstring, a comment for each parameter."
-    doc = (inspect.getdoc(f) or '').strip()
-    probs = [] if doc else [f'{qual}: no docstring']
+    "What `f` lacks: a one-line docstring of its own, a comment for each parameter."
+    doc = (vars(f).get('__doc__') if inspect.isclass(f) else f.__doc__) or ''   # a class's own, not one inherited
+    if inspect.isclass(f) and doc.startswith(f'{f.__name__}('): doc = ''       # what @dataclass writes when there is none
+    probs = [] if doc.strip() else [f'{qual}: no docstring']
+    if '\n' in doc.strip(): probs.append(f'{qual}: the docstring is not one line')
     try: sig = inspect.signature(f)
     except (TypeError, ValueError): return probs
     documented = docments(f)
@@ -57,7 +59,14 @@ def test_undocumented_names_are_caught():
         return a   # no docstring; `a` and `b` have no comments
     def g(a:int, # the a
          ): "Documented."
+    def h():
+        """Two
+        lines."""
+    class Base:
+        "Documented."
+    class Child(Base): pass
     assert len(_undocumented('f', f)) == 3 and _undocumented('g', g) == []
+    assert _undocumented('h', h) == ['h: the docstring is not one line'] and _undocumented('Child', Child) == ['Child: no docstring']
 
 def test_api_pages_are_current():
     assert api_tool.main(['--check']) == 0, 'run `make export` (tools/api_pages.py) and commit nbs/api/'

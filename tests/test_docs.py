@@ -230,3 +230,13 @@ def test_preview_in_chromium(site, tmp_path):
             browser.close()
     finally:
         server.terminate(); server.wait(10)
+
+@pytest.mark.skipif(shutil.which('make') is None, reason='no make')
+def test_make_docs_without_quarto_builds_the_preview_and_says_so():
+    import os
+    path = os.pathsep.join(d for d in os.environ['PATH'].split(os.pathsep) if not (Path(d)/'quarto').exists())
+    r = subprocess.run(['make', '-s', 'docs'], cwd=ROOT, env={**os.environ, 'PATH': path}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert 'quarto is not on PATH: building the offline preview into _preview/' in r.stdout
+    assert re.search(rf'offline preview \(no Quarto\): {len(NOTEBOOKS)} pages in ', r.stdout)
+    assert (ROOT/'_preview'/'index.html').exists()

@@ -84,9 +84,11 @@ def book()->list[tuple[str, str]]:
     walk(side, '')
     return out
 
+def _website()->dict: return yaml.safe_load((NBS/'nbdev.yml').read_text(encoding='utf-8'))['website']
+
 def site_url()->str:
     "The published site's address: links nbdev writes to it become relative links in the preview."
-    return yaml.safe_load((NBS/'nbdev.yml').read_text(encoding='utf-8'))['website']['site-url'].rstrip('/') + '/'
+    return _website()['site-url'].rstrip('/') + '/'
 
 def process()->Path:
     "nbdev's processing of every notebook (what Quarto renders), into _proc/."
@@ -260,12 +262,13 @@ def build(out:Path=OUT, quiet:bool=False)->dict:
     exporter = HTMLExporter(config=c, template_name='lab', extra_template_paths=[str(TEMPLATES)], template_file='book.html.j2',
                             exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
     site, search = site_url(), []
+    repo, branch = _website()['repo-url'].rstrip('/'), _website().get('repo-branch', 'main')
     for i, e in enumerate(entries):
         nb, fm = notebooks[e['nb']]
         base = os.path.relpath('.', os.path.dirname(e['page']) or '.').replace(os.sep, '/') + '/'
         prev_, next_ = (entries[i - 1] if i else None), (entries[i + 1] if i + 1 < len(entries) else None)
         res = dict(base=base, topnav=topnav(e['page'], pages), page_title=fm.get('title', e['nb']), description=fm.get('description', ''), nav=nav(entries, e['page']),
-                   section=e['section'], source_nb=f"nbs/{e['nb']}",
+                   section=e['section'], source_nb=f"nbs/{e['nb']}", source_url=f"{repo}/blob/{branch}/nbs/{e['nb']}",
                    page_title_html=inline(fm.get('title', e['nb'])), description_html=inline(fm.get('description', '')),
                    prev=dict(href=base + prev_['page'], title=inline(prev_['title'])) if prev_ else None,
                    next=dict(href=base + next_['page'], title=inline(next_['title'])) if next_ else None,

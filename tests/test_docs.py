@@ -88,6 +88,17 @@ def test_saved_widget_state_matches_the_outputs():
         shown_somewhere += len(shown)
     assert shown_somewhere >= 8
 
+def test_widget_state_keeps_the_shown_widgets_and_what_they_reference():
+    import ipywidgets as W
+    run_nbs = _tool('run_nbs')
+    box = W.VBox([W.IntSlider(3), W.HTML('<b>hi</b>')]); other = W.Text('not shown')
+    nb = {'cells': [{'cell_type': 'code', 'outputs': [{'output_type': 'display_data', 'data': {VIEW: {'model_id': box.model_id}}}]}]}
+    state = run_nbs.widget_state(nb)[STATE]['state']
+    kids = {c.model_id for c in box.children} | {box.layout.model_id, box.children[0].style.model_id}
+    assert box.model_id in state and kids <= set(state) and other.model_id not in state
+    assert state[box.children[0].model_id]['state']['value'] == 3
+    assert run_nbs.widget_state({'cells': []}) is None
+
 # ---------------------------------------------------------------- the offline preview
 
 @pytest.fixture(scope='module')

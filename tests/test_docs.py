@@ -168,6 +168,9 @@ def test_images_present(site):
         for b in pngs: assert base64.b64decode(b)[:8] == b'\x89PNG\r\n\x1a\n'
         want = _image_outputs(json.loads((NBS/e['nb']).read_text(encoding='utf-8')))
         assert len(pngs) >= want, f"{e['page']}: {len(pngs)} images, the notebook has {want}"
+        for img in re.findall(r'<img [^>]*>', page):   # every figure says what it shows (`#| fig-alt:` on its cell)
+            alt = re.search(r'\balt="([^"]*)"', img)
+            assert alt and len(alt.group(1)) > 20 and 'No description' not in alt.group(1), f"{e['page']}: {img[:120]}"
         with_figures += want > 0
     assert with_figures >= 5
 

@@ -138,16 +138,21 @@ def prepare(nb:dict)->tuple[dict, dict]:
         elif c['cell_type'] == 'code':
             lines, dirs = s.split('\n'), {}
             while lines and _DIRECTIVE.match(lines[0]):
-                k, v = _DIRECTIVE.match(lines.pop(0)).groups(); dirs[k] = v.strip().lower()
+                k, v = _DIRECTIVE.match(lines.pop(0)).groups()
+                try: v = yaml.safe_load(v)   # Quarto reads directive values as YAML
+                except yaml.YAMLError: pass
+                dirs[k] = str(v).strip() if v is not None else ''
             code = '\n'.join(lines).strip('\n')
-            if dirs.get('include') == 'false' or (not code and not c.get('outputs')): continue
+            off = lambda k: dirs.get(k, '').lower() == 'false'
+            if off('include') or (not code and not c.get('outputs')): continue
             tags = c.setdefault('metadata', {}).setdefault('tags', [])
-            if dirs.get('echo') == 'false' or not code: tags.append('remove_input')
-            if dirs.get('output') == 'false': tags.append('remove_output')
+            if off('echo') or not code: tags.append('remove_input')
+            if off('output'): tags.append('remove_output')
             c['source'] = code
             c['outputs'] = [o for o in c.get('outputs', []) if (o.get('data') if o.get('output_type') in ('execute_result', 'display_data')
                             else o.get('output_type') != 'stream' or _src(dict(source=o.get('text', ''))).strip())]
             for o in c['outputs']:
+                if 'image/png' in o.get('data', {}) and dirs.get('fig-alt'): o.setdefault('metadata', {})['alt'] = dirs['fig-alt']
                 md = o.get('data', {}).get('text/markdown')
                 if md is not None: o['data']['text/markdown'] = show_doc_markdown(''.join(md))
         else: continue

@@ -14,7 +14,7 @@ that implies, as a share of this machine's measured fp32 matmul peak, and valida
 - trainer_grouped: the same with `group_by_length=True`
 - seed:            the seed notebook's loop: every batch padded to 128, plain AdamW, no schedule
 """
-import argparse, json, math, os, sys, tempfile, time
+import argparse, json, math, sys, tempfile, time
 from pathlib import Path
 
 import torch

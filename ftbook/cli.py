@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/cli.html.md"""
 
 # %% ../nbs/08_cli.ipynb #ed5e324b
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, sys
 from pathlib import Path
 
 from .core import default_encoder_path, set_seed
@@ -146,8 +146,8 @@ def cmd_predict(args:argparse.Namespace, # the parsed `ftbook predict` options
     else: sys.stdout.write(text)
     return len(out)
 
-COMMANDS = {'train': cmd_train,  # subcommand name -> the function that runs it
-            'evaluate': cmd_evaluate, 'predict': cmd_predict}
+# subcommand name -> the function that runs it
+COMMANDS = {'train': cmd_train, 'evaluate': cmd_evaluate, 'predict': cmd_predict}
 
 def main(argv:list[str]|None=None, # the arguments after `ftbook`; None reads `sys.argv`
         )->int:

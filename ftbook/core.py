@@ -81,8 +81,8 @@ def _mps_available()->bool:
     return bool(mps is not None and mps.is_available())
 
 # %% ../nbs/00_core.ipynb #3fae377f
-PRECISIONS = {  # `TrainConfig.precision` names and the dtypes they compute in
-    'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+# `TrainConfig.precision` names and the dtypes they compute in
+PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 def get_precision(precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16'
                   device:str|torch.device|None='auto', # the device the precision is for

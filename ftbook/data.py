@@ -60,8 +60,7 @@ def _lines(text:str)->Iterable[tuple[int, str]]:
     for n, line in enumerate(text.split('\n'), 1): yield n, line.rstrip('\r')
 
 # %% ../nbs/02_data.ipynb #b4ff8af5
-SCHEMES = {  # tagging schemes `read_conll` recognises, and their prefixes
-    'IOB1': 'BI', 'IOB2': 'BI', 'BIOES': 'BIES'}
+SCHEMES = {'IOB1': 'BI', 'IOB2': 'BI', 'BIOES': 'BIES'}  # tagging schemes `read_conll` recognises, and their prefixes
 _TAG = re.compile(r'([BIES])-(\S+)')
 
 def _check_tag(tag:str, prefixes:str, where:str):
@@ -263,7 +262,7 @@ def window_owners(counts:Sequence[int], # tokens per word
     "For each word, the index of the window in `spans` where it has the most context (ties: the earlier)."
     offsets = [0]
     for c in counts: offsets.append(offsets[-1] + c)
-    total, best = offsets[-1], [(-1, -1)] * len(counts)
+    best = [(-1, -1)] * len(counts)
     for k, (s, e) in enumerate(spans):
         for w in range(s, e):
             left = offsets[w] - offsets[s] if s > 0 else math.inf          # the sentence's own edge limits nothing
@@ -433,9 +432,9 @@ class TextExample:
         return f'{self.source}:{self.line}' if self.line else self.source
 
 TEXT_COLUMNS = ('text', 'sentence', 'review', 'content', 'document', 'tweet', 'body', 'utterance')  # text columns `read_texts` tries, in order
-PAIR_COLUMNS = (  # pairs of text columns `read_texts` tries, in order
-    ('text_a', 'text_b'), ('sentence1', 'sentence2'), ('premise', 'hypothesis'), ('question', 'passage'),
-    ('question', 'sentence'), ('query', 'document'))
+# pairs of text columns `read_texts` tries, in order
+PAIR_COLUMNS = (('text_a', 'text_b'), ('sentence1', 'sentence2'), ('premise', 'hypothesis'), ('question', 'passage'),
+                ('question', 'sentence'), ('query', 'document'))
 LABEL_COLUMNS = ('label', 'labels', 'class', 'category', 'target', 'sentiment', 'gold_label', 'y')  # label columns tried, in order
 
 def _pick_columns(columns:Sequence[str], text, text_b, label, labelled:bool, where:str):

@@ -74,7 +74,7 @@ def entity_type_confusion(true:Sequence[Sequence[str]], # true IOB2 tags per sen
     types = sorted((set(flat_t) | set(flat_p)) - {'O'}) + ['O']
     return confusion(flat_t, flat_p, types)
 
-def plot_confusion(counts:np.ndarray, # (true, predicted) counts, as `confusion_counts` returns
+def plot_confusion(counts:np.ndarray, # (true, predicted) counts, as `confusion` or `entity_type_confusion` returns
                    labels:Sequence[str], # the row and column names
                    title:str='', # the axes' title
                    ax=None, # a matplotlib Axes to draw on; a new figure if None

@@ -43,8 +43,7 @@ class TokenClassificationHead(nn.Module):
         return self.classifier(self.dropout(hidden))
 
 # %% ../nbs/03_models.ipynb #c9379fa3
-ACTIVATIONS = {  # names a head's hidden activation may take
-    'tanh': nn.Tanh, 'relu': nn.ReLU, 'gelu': nn.GELU}
+ACTIVATIONS = {'tanh': nn.Tanh, 'relu': nn.ReLU, 'gelu': nn.GELU}  # names a head's hidden activation may take
 
 class SequenceClassificationHead(nn.Module):
     "Pool the sequence to one vector, then (dropout) dense, activation, dropout, linear: logits (batch, num_labels)."
@@ -105,7 +104,7 @@ SEQUENCE_HEAD_STYLES = {
 }
 # task -> transformers' map of model types to their `*For*` class names, for the parity checks and loading
 TASKS = {'token': MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES, 'sequence': MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
-         'span': MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES}  # task -> {model_type: transformers class name}
+         'span': MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES}
 
 @dataclass
 class TaskOutput:

@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #93fd8a17
 from __future__ import annotations
-import contextlib, dataclasses, json, math, time, warnings
+import contextlib, dataclasses, json, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -16,8 +16,7 @@ from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
-                          get_linear_schedule_with_warmup)
+from transformers import get_scheduler
 
 from .core import PRECISIONS, get_device, get_precision, get_rng_state, set_rng_state, set_seed
 from .data import Collator, LengthGroupedSampler, TextClassificationDataset, TokenClassificationDataset
@@ -149,8 +148,8 @@ def make_optimizer(model:TaskModel, # the model to train
         if cfg.fused: raise ValueError(f"fused AdamW is not available on {device}: {e}. Set fused=False.") from e
         return torch.optim.AdamW(groups, lr=cfg.lr)
 
-SCHEDULES = {  # `TrainConfig.schedule` names and transformers' schedule that each uses after the warmup
-    'linear': get_linear_schedule_with_warmup, 'cosine': get_cosine_schedule_with_warmup, 'constant': get_constant_schedule_with_warmup}
+# `TrainConfig.schedule` names and the name of transformers' schedule (`get_scheduler`) that each is
+SCHEDULES = {'linear': 'linear', 'cosine': 'cosine', 'constant': 'constant_with_warmup'}
 
 def make_scheduler(optimizer, # from `make_optimizer`
                    cfg:TrainConfig, # its `warmup` and `schedule`
@@ -158,9 +157,7 @@ def make_scheduler(optimizer, # from `make_optimizer`
                   ):
     "Linear warmup over `cfg.warmup` of the steps, then `cfg.schedule`."
     if cfg.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {cfg.schedule!r}.")
-    warm = int(cfg.warmup * total_steps)
-    if cfg.schedule == 'constant': return get_constant_schedule_with_warmup(optimizer, warm)
-    return SCHEDULES[cfg.schedule](optimizer, warm, total_steps)
+    return get_scheduler(SCHEDULES[cfg.schedule], optimizer, int(cfg.warmup * total_steps), total_steps)
 
 # %% ../nbs/05_train.ipynb #bb722536
 def _shard(batches:list, rank:int, world:int)->list:
@@ -292,9 +289,9 @@ class TrainState:
     best: float | None = None    # best validation metric so far
     best_step: int | None = None # the step of the best evaluation
     bad_evals: int = 0           # evaluations since the best one
-    stop: bool = False # set to end the run after the current step
-    stop_reason: str = '' # why it stopped early, for the report
-    history: History = field(default_factory=History) # the logs and evaluations so far
+    stop: bool = False           # set to end the run after the current step
+    stop_reason: str = ''        # why it stopped early, for the report
+    history: History = field(default_factory=History)  # the logs and evaluations so far
     metrics: dict | None = None  # the last evaluation's metrics
 
 class Callback:

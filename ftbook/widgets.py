@@ -20,7 +20,7 @@ from .losses import sigmoid_bce, sigmoid_bce_grad
 from .metrics import format_ner_report
 from .models import TaskModel
 from .testing import NER_SENTENCES
-from .train import Callback, TrainConfig, evaluate, fit
+from .train import Callback, TrainConfig, fit
 
 # %% auto #0
 __all__ = ['COLORS', 'GradientExplorer', 'AlignmentInspector', 'highlight', 'EntityViewer', 'ExperimentPanel']
@@ -114,8 +114,8 @@ class AlignmentInspector:
     def _ipython_display_(self): from IPython.display import display; display(self.widget)
 
 # %% ../nbs/07_widgets.ipynb #09062bc0
-COLORS = [  # background colours of entity types in `highlight`, in order of the sorted types
-    '#fde68a', '#bfdbfe', '#bbf7d0', '#fecaca', '#e9d5ff', '#fed7aa', '#c7d2fe', '#f5d0fe', '#a7f3d0', '#fbcfe8']
+# background colours of entity types in `highlight`, in order of the sorted types
+COLORS = ['#fde68a', '#bfdbfe', '#bbf7d0', '#fecaca', '#e9d5ff', '#fed7aa', '#c7d2fe', '#f5d0fe', '#a7f3d0', '#fbcfe8']
 
 def highlight(text:str, # the raw text
               entities:list[dict], # `Predictor`'s entities, with character offsets
@@ -243,7 +243,7 @@ class ExperimentPanel:
             self.report.outputs = ()
             self.report.append_stdout(f"{self.current['name']}: validation F1 {res.before['f1']:.4f} before, {res.after['f1']:.4f} after "
                                       f"({res.state.stop_reason}); checkpoint in {self.current['folder']/'checkpoint'}\n\n")
-            self.report.append_stdout(format_ner_report(evaluate(res.model, make(valid_s), self.config())) + '\n')
+            self.report.append_stdout(format_ner_report(res.after) + '\n')
             self.status.value = f"done: {self.current['name']} ({res.state.stop_reason})"
         except Exception as e:   # shown in the panel: a background thread has nowhere else to report
             self.error = e

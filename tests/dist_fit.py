@@ -2,14 +2,13 @@
 import json, sys
 from pathlib import Path
 
-import torch
 from accelerate import PartialState
 
 from ftbook.core import set_seed
 from ftbook.data import LabelSet, TokenClassificationDataset, read_conll
 from ftbook.models import TaskModel
 from ftbook import train
-from ftbook.testing import default_tokenizer, save_tiny_encoder, write_conll
+from ftbook.testing import default_tokenizer
 
 out, work = Path(sys.argv[1]), Path(sys.argv[2])
 state = PartialState(cpu=True)

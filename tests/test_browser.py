@@ -1,7 +1,7 @@
 """End to end in a real browser: JupyterLab on 127.0.0.1 runs a copy of the widgets chapter in Debian's chromium,
 driven by Playwright; pressing the experiment panel's Train button trains the tiny model, and the live curve and the
 report appear. Skipped, with the reason, where chromium or playwright is missing (`.ci/run` installs both)."""
-import json, os, shutil, socket, subprocess, sys, time, urllib.request
+import os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
 import pytest

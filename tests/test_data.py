@@ -1,5 +1,5 @@
 "`ftbook.data`: readers and their errors, schemes, alignment on three tokenizer families, windows, batching."
-import json, warnings
+import json
 from pathlib import Path
 
 import pytest, torch
@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from ftbook.data import (Collator, LabelSet, LengthGroupedSampler, TaggedSentence, TextClassificationDataset,
                          TextExample, TokenClassificationDataset, check_tokenizer, default_ner_data, detect_scheme,
                          entity_spans, examples_from_hf, iob2_tags, load_tokenizer, padding_waste, read_conll,
-                         read_texts, sentences_from_hf, truncation_audit, window_owners, window_spans, word_pieces)
+                         read_texts, sentences_from_hf, truncation_audit, window_owners, window_spans)
 from ftbook.testing import (CLS_TEXTS, NER_SENTENCES, default_tokenizer, tiny_bpe_tokenizer, tiny_unigram_tokenizer,
                             write_conll)
 
@@ -318,7 +318,7 @@ def test_padding_waste():
 # --- other sources -----------------------------------------------------------------------------------------
 
 def test_hf_datasets():
-    datasets = pytest.importorskip('datasets')
+    pytest.importorskip('datasets')
     from datasets import ClassLabel, Dataset, Features, Sequence, Value
     names = ['O', 'B-PER', 'I-PER', 'B-LOC', 'I-LOC']
     ds = Dataset.from_dict({'tokens': [['Ada', 'Lovelace'], ['in', 'Paris']], 'ner_tags': [[1, 2], [0, 3]]},

@@ -1,26 +1,24 @@
 """The documentation: every public name documented, the API pages current, and the offline preview built and checked:
 one page per notebook, no broken internal link or anchor, every exported name on its API page, figures and widget
 state present, and (in Debian's chromium) the home page and a chapter render with no error in the console."""
-import base64, html, importlib, importlib.util, inspect, json, pkgutil, re, shutil, socket, subprocess, sys, time, urllib.request
+import base64, html, importlib, importlib.util, inspect, json, re, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin
 
 import pytest
 from fastcore.docments import docments
 
-import ftbook
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT/'nbs'
-VIEW, STATE = 'application/vnd.jupyter.widget-view+json', 'application/vnd.jupyter.widget-state+json'
 
 def _tool(name):
     spec = importlib.util.spec_from_file_location(f'tools_{name}', ROOT/'tools'/f'{name}.py')
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod); return mod
 
-preview_tool, api_tool = _tool('preview'), _tool('api_pages')
-MODULES = [importlib.import_module(f'ftbook.{m.name}') for m in pkgutil.iter_modules(ftbook.__path__) if not m.name.startswith('_')]
-PUBLIC = [(m, n) for m in MODULES for n in getattr(m, '__all__', [])]
+preview_tool, api_tool, run_nbs = _tool('preview'), _tool('api_pages'), _tool('run_nbs')
+VIEW, STATE = run_nbs.VIEW, run_nbs.STATE
+PUBLIC = [(m, n) for m in api_tool.modules() for n in m.__all__]
 NOTEBOOKS = sorted(str(p.relative_to(NBS)) for p in NBS.rglob('*.ipynb') if not any(q.startswith(('.', '_')) for q in p.relative_to(NBS).parts))
 
 # ---------------------------------------------------------------- docstrings and API pages (no build needed)
@@ -90,7 +88,6 @@ def test_saved_widget_state_matches_the_outputs():
 
 def test_widget_state_keeps_the_shown_widgets_and_what_they_reference():
     import ipywidgets as W
-    run_nbs = _tool('run_nbs')
     box = W.VBox([W.IntSlider(3), W.HTML('<b>hi</b>')]); other = W.Text('not shown')
     nb = {'cells': [{'cell_type': 'code', 'outputs': [{'output_type': 'display_data', 'data': {VIEW: {'model_id': box.model_id}}}]}]}
     state = run_nbs.widget_state(nb)[STATE]['state']

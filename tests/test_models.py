@@ -1,5 +1,5 @@
 "`ftbook.models`: parity with transformers' task models, save/load round trips, freezing and parameter groups."
-import json, warnings
+import json
 import pytest, torch
 import torch.nn.functional as F
 from transformers import (AutoModel, AutoModelForQuestionAnswering, AutoModelForSequenceClassification,

@@ -2,7 +2,6 @@
 import pytest, torch
 from transformers import AutoModel, AutoTokenizer
 
-from ftbook.core import default_ner_path
 from ftbook.testing import (CLS_TEXTS, NER_SENTENCES, TINY_ARCHS, conll_text, default_tokenizer, save_tiny_encoder,
                             tiny_config, tiny_encoder, write_conll)
 

@@ -9,7 +9,7 @@ from ftbook import train
 from ftbook.core import set_seed
 from ftbook.data import Collator, LabelSet, TextClassificationDataset, TextExample, TokenClassificationDataset, read_conll
 from ftbook.models import TaskModel
-from ftbook.testing import CLS_TEXTS, default_tokenizer, save_tiny_encoder, write_conll
+from ftbook.testing import CLS_TEXTS, save_tiny_encoder
 from ftbook.train import Callback, NonFiniteLossError, TrainConfig, evaluate, fit, train_step
 
 @pytest.fixture(scope='module')
@@ -168,3 +168,19 @@ def test_two_processes_with_torchrun(setup, tmp_path):
     valid = TokenClassificationDataset(sents[:5], setup['tok'], setup['labels'], max_length=24, stride=4)
     single = evaluate(TaskModel.from_pretrained(work/'out'/'model'), valid, TrainConfig.smoke())
     assert single['f1'] == pytest.approx(ranks[0]['after']['f1']) and single['words'] == ranks[0]['words']
+
+@pytest.mark.parametrize('name', ['linear', 'cosine', 'constant'])
+def test_schedules_follow_transformers(name):
+    "Each `TrainConfig.schedule` gives, step by step, the learning rate of transformers' own schedule of that kind."
+    from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
+                              get_linear_schedule_with_warmup)
+    reference = {'linear': lambda o: get_linear_schedule_with_warmup(o, 3, 12), 'cosine': lambda o: get_cosine_schedule_with_warmup(o, 3, 12),
+                 'constant': lambda o: get_constant_schedule_with_warmup(o, 3)}[name]
+    def rates(make):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        s, out = make(opt), []
+        for _ in range(12): out.append(opt.param_groups[0]['lr']); opt.step(); s.step()
+        return out
+    ours = rates(lambda o: train.make_scheduler(o, TrainConfig(warmup=0.25, schedule=name), 12))
+    assert ours == pytest.approx(rates(reference)) and ours[0] == 0 and max(ours) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match='schedule must be one of'): train.make_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), TrainConfig(schedule='step'), 12)

@@ -1,14 +1,13 @@
 "`ftbook.widgets` driven without a browser: trait changes and button clicks call the handlers."
 import json, time
-from pathlib import Path
 
 import pytest, torch
 
 from ftbook.core import set_seed
-from ftbook.data import LabelSet, TokenClassificationDataset, read_conll
+from ftbook.data import LabelSet, TokenClassificationDataset
 from ftbook.inference import Predictor
 from ftbook.models import TaskModel
-from ftbook.testing import NER_SENTENCES, default_tokenizer, save_tiny_encoder, write_conll
+from ftbook.testing import default_tokenizer, save_tiny_encoder
 from ftbook.train import TrainConfig, fit
 from ftbook.widgets import AlignmentInspector, EntityViewer, ExperimentPanel, GradientExplorer, highlight
 

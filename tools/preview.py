@@ -9,7 +9,7 @@ machines, so this renders the same processed notebooks (`show_doc` for every exp
 `echo: false` honoured) without it. The page scripts (require.js, the widget manager, KaTeX, mermaid) come from the
 npm registry at pinned versions and integrity hashes, cached in `.vendor/`; a page loads nothing from the network.
 """
-import argparse, base64, html, json, os, re, shutil, subprocess, sys, tarfile, time, warnings
+import argparse, html, json, os, re, shutil, subprocess, sys, tarfile, time, warnings
 from pathlib import Path
 from urllib.parse import urldefrag
 
@@ -31,7 +31,6 @@ PACKAGES = {
     'mermaid': ('12.3.0', 'sha512-4113TdXeLAsMruJ79OpFL5O8+LTFXhQqZ260rF3tgUmiNAtRm4Uume04I+65PRN6yZ69J4f8rVYWW8zRk65UYw==',
                 {'mermaid.min.js': 'package/dist/mermaid.min.js'}),
 }
-WIDGET_STATE = 'application/vnd.jupyter.widget-state+json'
 
 def _tarball(name:str)->Path:
     "The package's tarball from the npm registry, cached in .vendor/ and checked against its pinned integrity."
@@ -202,9 +201,13 @@ def inline(text:str)->str:
     "Plain text with `code` spans, as HTML."
     return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(text, quote=False))
 
+def root_of(page:str)->str:
+    "The relative path from `page` back to the preview's root: '' or '../'-style, ending in '/'."
+    return os.path.relpath('.', os.path.dirname(page) or '.').replace(os.sep, '/') + '/'
+
 def nav(entries:list[dict], here:str)->str:
     "The sidebar: the book's sections and pages, the current one marked."
-    base = os.path.relpath('.', os.path.dirname(here) or '.').replace(os.sep, '/') + '/'
+    base = root_of(here)
     out, section = [], None
     for e in entries:
         if e['section'] != section:
@@ -218,7 +221,7 @@ def nav(entries:list[dict], here:str)->str:
 
 def topnav(here:str, pages:dict[str, str])->str:
     "The top bar's links, from the navbar of nbs/_quarto.yml."
-    base = os.path.relpath('.', os.path.dirname(here) or '.').replace(os.sep, '/') + '/'
+    base = root_of(here)
     items = yaml.safe_load((NBS/'_quarto.yml').read_text(encoding='utf-8'))['website']['navbar'].get('left', [])
     links = [f'<li><a href="{base}{pages.get(i["href"], i["href"])}">{html.escape(i["text"])}</a></li>' for i in items]
     return '<ul class="ftb-topnav">' + ''.join(links) + '</ul>'
@@ -270,7 +273,7 @@ def build(out:Path=OUT, quiet:bool=False)->dict:
     repo, branch = _website()['repo-url'].rstrip('/'), _website().get('repo-branch', 'main')
     for i, e in enumerate(entries):
         nb, fm = notebooks[e['nb']]
-        base = os.path.relpath('.', os.path.dirname(e['page']) or '.').replace(os.sep, '/') + '/'
+        base = root_of(e['page'])
         prev_, next_ = (entries[i - 1] if i else None), (entries[i + 1] if i + 1 < len(entries) else None)
         res = dict(base=base, topnav=topnav(e['page'], pages), page_title=fm.get('title', e['nb']), description=fm.get('description', ''), nav=nav(entries, e['page']),
                    section=e['section'], source_nb=f"nbs/{e['nb']}", source_url=f"{repo}/blob/{branch}/nbs/{e['nb']}",

@@ -49,11 +49,12 @@ export: install
 	$(BIN)/python tools/readme.py
 
 # Re-run notebooks and save their outputs and widget state: make outputs NB="nbs/07_widgets.ipynb" [FLAGS=slow]
+# FTBOOK_DATA (a folder holding conll2003/ and sst2/) may be relative to here: the notebooks get its absolute path.
 NB ?=
 FLAGS ?=
 outputs: install
 	@test -n "$(NB)" || { echo 'name the notebooks: make outputs NB="nbs/07_widgets.ipynb"'; exit 2; }
-	$(BIN)/python tools/run_nbs.py $(if $(FLAGS),--flags $(FLAGS),) $(NB)
+	$(if $(FTBOOK_DATA),FTBOOK_DATA="$(abspath $(FTBOOK_DATA))",) $(BIN)/python tools/run_nbs.py $(if $(FLAGS),--flags "$(FLAGS)",) $(NB)
 
 lab: install
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(ROOT_FLAG) --notebook-dir nbs

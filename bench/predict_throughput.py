@@ -1,7 +1,10 @@
 """Prediction throughput on CoNLL-2003 sentences: ftbook's `Predictor` against `transformers.pipeline`.
 
-    .venv/bin/python bench/predict_throughput.py                      # a fresh default-encoder model (untrained head)
+    FTBOOK_DATA=../shared/data .venv/bin/python bench/predict_throughput.py --json nbs/results/predict_throughput.json
     .venv/bin/python bench/predict_throughput.py --model runs/conll   # a fine-tuned run folder
+
+CoNLL-2003 comes from `ftbook.data.load_conll2003`: the folder FTBOOK_DATA names, else the Hugging Face hub. Without
+`--model`, the default encoder with a fresh (untrained) CoNLL head: the speed does not depend on the weights.
 
 Both get the same saved model and the same raw texts (the first `--n` training sentences, words joined by
 spaces), with batch size 32 on the CPU. Reported: words per second for each, the ratio, whether each tagged
@@ -17,20 +20,20 @@ sys.path.insert(0, str(ROOT))
 from transformers import pipeline
 from transformers.utils import logging as hf_logging
 
-from ftbook.core import set_seed
-from ftbook.data import LabelSet, load_tokenizer, read_conll
+from ftbook.core import save_results, set_seed
+from ftbook.data import LabelSet, load_conll2003, load_tokenizer
 from ftbook.inference import Predictor, split_words
 from ftbook.models import TaskModel
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--data', default=str(ROOT.parent/'shared'/'data'/'conll2003'/'train.txt'))
     ap.add_argument('--n', type=int, default=2000)
     ap.add_argument('--model', help='run or model folder (default: the default encoder with a fresh CoNLL head)')
     ap.add_argument('--bs', type=int, default=32)
+    ap.add_argument('--json', help='also write the results here')
     a = ap.parse_args()
     hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
-    sents = read_conll(a.data)[:a.n]
+    sents = load_conll2003()['train'][:a.n]
     texts = [' '.join(s.words) for s in sents]
     n_words = sum(len(split_words(t)[0]) for t in texts)
     with tempfile.TemporaryDirectory() as d:
@@ -58,5 +61,10 @@ def main():
     print(f"\nratio {t_hf / t_ours:.2f}x. Identical entities on {sum(s for s, w in zip(same, same_words) if w)} of the "
           f"{n_same} texts that both split into the same words, and on {sum(s for s, w in zip(same, same_words) if not w)} "
           f"of the {len(texts) - n_same} others (words such as 'U.S.' or 'EU-wide', one word in CoNLL, several for the pipeline)")
+    if a.json:
+        save_results(a.json, command='bench/predict_throughput.py ' + ' '.join(sys.argv[1:]), model=a.model or 'default encoder, fresh head',
+                     texts=len(texts), words=n_words, bs=a.bs, tagged=tagged, ftbook_seconds=t_ours, pipeline_seconds=t_hf,
+                     same_words=n_same, same_entities_same_words=sum(s for s, w in zip(same, same_words) if w),
+                     same_entities_other=sum(s for s, w in zip(same, same_words) if not w))
 
 if __name__ == '__main__': main()

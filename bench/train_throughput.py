@@ -1,20 +1,22 @@
-"""Training throughput on CoNLL-2003: ftbook's `fit` against Hugging Face `Trainer` and the seed's loop.
+"""Training throughput on CoNLL-2003: ftbook's `fit` against Hugging Face `Trainer` and the original guide's loop.
 
-    .venv/bin/python bench/train_throughput.py                  # all four runs, about 10 minutes on 2 CPU cores
+    FTBOOK_DATA=../shared/data .venv/bin/python bench/train_throughput.py --json nbs/results/train_throughput.json
     .venv/bin/python bench/train_throughput.py --runs ftbook,trainer_grouped --n-train 500
+
+CoNLL-2003 comes from `ftbook.data.load_conll2003`: the folder FTBOOK_DATA names, else the Hugging Face hub.
 
 Every run fine-tunes the packaged default encoder (all-MiniLM-L6-v2) for NER on the first `--n-train` training
 sentences, batch 16, learning rate 5e-5, one epoch, seed 0, and is scored by the same word-level evaluation
 (`ftbook.train.evaluate`) on the first `--n-valid` validation sentences. Reported per run: real (non-pad)
-training tokens per second, its ratio to Trainer with `group_by_length` and to the seed loop, the model FLOP/s
+training tokens per second, its ratio to Trainer with `group_by_length` and to the original loop, the model FLOP/s
 that implies, as a share of this machine's measured fp32 matmul peak, and validation F1.
 
 - ftbook:          `fit` (length-grouped batches, dynamic padding, fused AdamW, linear schedule)
 - trainer:         `transformers.Trainer`, dynamic padding (DataCollatorForTokenClassification), random batches
 - trainer_grouped: the same with `group_by_length=True`
-- seed:            the seed notebook's loop: every batch padded to 128, plain AdamW, no schedule
+- original:        the original guide's loop: every batch padded to 128, plain AdamW, a constant learning rate
 """
-import argparse, json, math, sys, tempfile, time
+import argparse, math, sys, tempfile, time
 from pathlib import Path
 
 import torch
@@ -24,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 from transformers import (AutoModelForTokenClassification, DataCollatorForTokenClassification, Trainer, TrainingArguments)
 from transformers.utils import logging as hf_logging
 
-from ftbook.core import default_encoder_path, set_seed
-from ftbook.data import Collator, LabelSet, TokenClassificationDataset, load_tokenizer, read_conll
+from ftbook.core import default_encoder_path, save_results, set_seed
+from ftbook.data import Collator, LabelSet, TokenClassificationDataset, load_conll2003, load_tokenizer
 from ftbook.models import TaskModel
 from ftbook.train import TrainConfig, evaluate, fit
 
@@ -44,7 +46,7 @@ def flops_per_token(model, mean_len:float)->float:
     return 6 * n + 12 * cfg.num_hidden_layers * cfg.hidden_size * mean_len
 
 class Plain(torch.utils.data.Dataset):
-    "Items without ftbook's `index` field, for Trainer and the seed loop."
+    "Items without ftbook's `index` field, for Trainer and the original loop."
     def __init__(self, ds): self.ds = ds
     def __len__(self): return len(self.ds)
     def __getitem__(self, i):
@@ -76,8 +78,8 @@ def run_trainer(train, valid, labels, tmp, grouped:bool):
     t = time.perf_counter(); trainer.train(); seconds = time.perf_counter() - t
     return dict(seconds=seconds, tokens=sum(train.lengths), f1=score(model, labels, valid, tmp), model=model)
 
-def run_seed(train, valid, labels, tmp):
-    "The seed notebook's loop: fixed padding to 128, random batches, plain AdamW at a constant rate."
+def run_original(train, valid, labels, tmp):
+    "The original guide's loop: fixed padding to 128, random batches, plain AdamW at a constant rate."
     model = hf_model(labels); model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
     loader = torch.utils.data.DataLoader(Plain(train), batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0),
@@ -90,22 +92,22 @@ def run_seed(train, valid, labels, tmp):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--data', default=str(ROOT.parent/'shared'/'data'/'conll2003'), help='folder with train.txt and valid.txt')
     ap.add_argument('--n-train', type=int, default=2000); ap.add_argument('--n-valid', type=int, default=1000)
-    ap.add_argument('--runs', default='ftbook,trainer,trainer_grouped,seed')
+    ap.add_argument('--runs', default='ftbook,trainer,trainer_grouped,original')
     ap.add_argument('--json', help='also write the results here')
     a = ap.parse_args()
     hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
-    data = Path(a.data)
+    start = time.perf_counter()
+    conll = load_conll2003()
     tok = load_tokenizer()
-    train_s, valid_s = read_conll(data/'train.txt')[:a.n_train], read_conll(data/'valid.txt')[:a.n_valid]
+    train_s, valid_s = conll['train'][:a.n_train], conll['valid'][:a.n_valid]
     labels = LabelSet.from_tags(train_s)
     train, valid = TokenClassificationDataset(train_s, tok, labels), TokenClassificationDataset(valid_s, tok, labels)
     peak = matmul_peak()
     print(f'{len(train_s)} training sentences, {sum(train.lengths):,} real tokens (mean {sum(train.lengths) / len(train):.1f}); '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak {peak / 1e9:.0f} GFLOP/s')
     runners = dict(ftbook=run_ftbook, trainer=lambda *x: run_trainer(*x, grouped=False),
-                   trainer_grouped=lambda *x: run_trainer(*x, grouped=True), seed=run_seed)
+                   trainer_grouped=lambda *x: run_trainer(*x, grouped=True), original=run_original)
     results = {}
     with tempfile.TemporaryDirectory() as d:
         for name in a.runs.split(','):
@@ -116,11 +118,12 @@ def main():
             r['peak_share'] = r['flops_per_s'] / peak
             results[name] = r
             print(f"  {name:16s} {r['tokens_per_s']:8,.0f} real tokens/s  {r['seconds']:6.1f} s  F1 {r['f1']:.4f}", flush=True)
-    print(f"\n| run | real tokens/s | vs trainer_grouped | vs seed | model GFLOP/s | share of fp32 peak | valid F1 |\n|---|---|---|---|---|---|---|")
+    print(f"\n| run | real tokens/s | vs trainer_grouped | vs original | model GFLOP/s | share of fp32 peak | valid F1 |\n|---|---|---|---|---|---|---|")
     for name, r in results.items():
         g = r['tokens_per_s'] / results['trainer_grouped']['tokens_per_s'] if 'trainer_grouped' in results else math.nan
-        s = r['tokens_per_s'] / results['seed']['tokens_per_s'] if 'seed' in results else math.nan
+        s = r['tokens_per_s'] / results['original']['tokens_per_s'] if 'original' in results else math.nan
         print(f"| {name} | {r['tokens_per_s']:,.0f} | {g:.2f}x | {s:.2f}x | {r['flops_per_s'] / 1e9:.1f} | {r['peak_share']:.1%} | {r['f1']:.4f} |")
-    if a.json: Path(a.json).write_text(json.dumps(dict(peak_flops=peak, runs=results), indent=1))
+    if a.json: save_results(a.json, command='bench/train_throughput.py ' + ' '.join(sys.argv[1:]), n_train=a.n_train, n_valid=a.n_valid,
+                            peak_flops=peak, runs=results, seconds=time.perf_counter() - start)
 
 if __name__ == '__main__': main()

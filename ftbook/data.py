@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/data.html.md"""
 
 # %% ../nbs/02_data.ipynb #a781a3f0
 from __future__ import annotations
-import csv, io, json, math, random, re, warnings
+import csv, dataclasses, io, json, math, os, random, re, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -19,11 +19,12 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from .core import default_encoder_path, default_ner_path, make_generator
 
 # %% auto #0
-__all__ = ['SCHEMES', 'TEXT_COLUMNS', 'PAIR_COLUMNS', 'LABEL_COLUMNS', 'TaggedSentence', 'detect_scheme', 'iob2_tags', 'to_iob2',
-           'read_conll', 'LabelSet', 'check_tokenizer', 'load_tokenizer', 'window_spans', 'window_owners',
-           'word_pieces', 'TokenClassificationDataset', 'entity_spans', 'truncation_audit', 'TextExample', 'read_texts',
-           'TextClassificationDataset', 'Collator', 'LengthGroupedSampler', 'padding_waste', 'sentences_from_hf',
-           'examples_from_hf', 'holdout', 'default_ner_data']
+__all__ = ['SCHEMES', 'TEXT_COLUMNS', 'PAIR_COLUMNS', 'LABEL_COLUMNS', 'DATA_ENV', 'SST2_LABELS', 'TaggedSentence',
+           'detect_scheme', 'iob2_tags', 'to_iob2', 'read_conll', 'LabelSet', 'check_tokenizer', 'load_tokenizer',
+           'window_spans', 'window_owners', 'word_pieces', 'TokenClassificationDataset', 'entity_spans',
+           'truncation_audit', 'TextExample', 'read_texts', 'TextClassificationDataset', 'Collator',
+           'LengthGroupedSampler', 'padding_waste', 'sentences_from_hf', 'examples_from_hf', 'holdout',
+           'default_ner_data', 'load_conll2003', 'load_sst2']
 
 # %% ../nbs/02_data.ipynb #d48e306b
 @dataclass
@@ -714,3 +715,47 @@ def default_ner_data(valid_fraction:float=0.1, # share of sentences held out for
                     )->tuple[list[TaggedSentence], list[TaggedSentence]]:
     "The packaged WNUT-16 corpus split into (train, valid), the same way on every machine."
     return holdout(read_conll(default_ner_path()), valid_fraction, seed)
+
+# %% ../nbs/02_data.ipynb #7960e6bc
+DATA_ENV = 'FTBOOK_DATA'  # names a local folder holding conll2003/ and sst2/; unset, the corpora come from the Hugging Face hub
+
+def _local_corpus(name:str, files:Sequence[str])->Path|None:
+    "The folder $FTBOOK_DATA/name if the variable is set (all `files` must be there), else None."
+    root = os.environ.get(DATA_ENV)
+    if not root: return None
+    d = Path(root).expanduser()/name
+    missing = [f for f in files if not (d/f).is_file()]
+    if missing: raise FileNotFoundError(f"{DATA_ENV}={root}, but {d} has no {', '.join(missing)}. Put the files there, "
+                                        f"or unset {DATA_ENV} to load {name} from the Hugging Face hub.")
+    return d
+
+def _hub_corpus(path:str, *args):
+    "A dataset from the Hugging Face hub, with a clear message when `datasets` is missing or the hub unreachable."
+    try: from datasets import load_dataset
+    except ImportError as e:
+        raise ImportError(f"Loading {path} from the hub needs `datasets` (pip install 'ftbook[hf]'), or set {DATA_ENV} "
+                          "to a folder holding a local copy.") from e
+    try: return load_dataset(path, *args)
+    except Exception as e:
+        raise ConnectionError(f"Could not load {path} from the Hugging Face hub ({type(e).__name__}: {e}). Work online, "
+                              f"or set {DATA_ENV} to a folder holding a local copy.") from e
+
+def load_conll2003()->dict[str, list[TaggedSentence]]:
+    "CoNLL-2003 English NER as {'train', 'valid', 'test'}: from $FTBOOK_DATA/conll2003 when set, else the hub."
+    d = _local_corpus('conll2003', ('train.txt', 'valid.txt', 'test.txt'))
+    if d: return {s: read_conll(d/f'{s}.txt') for s in ('train', 'valid', 'test')}
+    ds = _hub_corpus('eriktks/conll2003')
+    return {s: sentences_from_hf(ds[h], name=f'conll2003 {h}') for s, h in (('train', 'train'), ('valid', 'validation'), ('test', 'test'))}
+
+SST2_LABELS = {'0': 'negative', '1': 'positive'}  # SST-2's label values, and the names ftbook gives them
+
+def load_sst2(seed:int=0, # fixes the hub's train/dev split
+             )->dict[str, list[TextExample]]:
+    "SST-2 as {'train', 'dev', 'test'} (test: GLUE's development set): from $FTBOOK_DATA/sst2 when set, else the hub."
+    d = _local_corpus('sst2', ('train.tsv', 'dev.tsv', 'test.tsv'))
+    if d: splits = {s: read_texts(d/f'{s}.tsv') for s in ('train', 'dev', 'test')}
+    else:
+        ds = _hub_corpus('nyu-mll/glue', 'sst2')
+        train, dev = holdout(examples_from_hf(ds['train'], text='sentence', name='sst2 train'), 0.1, seed)
+        splits = dict(train=train, dev=dev, test=examples_from_hf(ds['validation'], text='sentence', name='sst2 validation'))
+    return {k: [dataclasses.replace(e, label=SST2_LABELS.get(e.label, e.label)) for e in v] for k, v in splits.items()}

@@ -8,13 +8,17 @@ Docs: https://ftbook.github.io/ftbook/metrics.html.md"""
 from __future__ import annotations
 from typing import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
+from .data import entity_spans
+
 # %% auto #0
-__all__ = ['ner_metrics', 'format_ner_report', 'confusion', 'entity_type_confusion', 'plot_confusion', 'classification_metrics',
-           'format_classification_report']
+__all__ = ['ERROR_KINDS', 'ner_metrics', 'format_ner_report', 'confusion', 'entity_type_confusion', 'plot_confusion',
+           'error_breakdown', 'format_error_breakdown', 'classification_metrics', 'format_classification_report',
+           'mean_std', 'format_mean_std']
 
 # %% ../nbs/04_metrics.ipynb #db018554
 def _report(true, pred, **kw)->dict:
@@ -91,6 +95,51 @@ def plot_confusion(counts:np.ndarray, # (true, predicted) counts, as `confusion`
            xlabel='predicted', ylabel='true', title=title)
     return ax
 
+# %% ../nbs/04_metrics.ipynb #9131458e
+ERROR_KINDS = ('type', 'boundary', 'both', 'missed', 'spurious')  # the kinds of entity error `error_breakdown` counts
+
+def error_breakdown(true:Sequence[Sequence[str]], # true IOB2 tags per sentence
+                    pred:Sequence[Sequence[str]], # predicted IOB2 tags per sentence, one per word
+                    words:Sequence[Sequence[str]]|None=None, # the sentences' words, to keep readable examples
+                    examples:int=3, # examples kept per kind
+                   )->dict:
+    "Entity errors sorted into wrong type, wrong boundary, both, missed and spurious, per type, with examples."
+    if len(true) != len(pred): raise ValueError(f"{len(true)} true sentences but {len(pred)} predicted ones.")
+    counts, kept = {}, {k: [] for k in ERROR_KINDS}
+    def add(kind, etype, i, t, p):
+        row = counts.setdefault(etype, dict.fromkeys(('support', 'correct') + ERROR_KINDS, 0))
+        row[kind] += 1
+        if kind != 'correct' and words is not None and len(kept[kind]) < examples:
+            span = lambda e: None if e is None else dict(type=e[0], text=' '.join(words[i][e[1]:e[2]]), start=e[1], end=e[2])
+            kept[kind].append(dict(sentence=i, words=list(words[i]), true=span(t), pred=span(p)))
+    for i, (ts, ps) in enumerate(zip(true, pred)):
+        if len(ts) != len(ps): raise ValueError(f"Sentence {i}: {len(ts)} true tags but {len(ps)} predicted ones.")
+        gold, found = entity_spans(ts), entity_spans(ps)
+        overlaps = lambda a, b: a[1] < b[2] and b[1] < a[2]
+        for g in gold:
+            counts.setdefault(g[0], dict.fromkeys(('support', 'correct') + ERROR_KINDS, 0))['support'] += 1
+            hits = [p for p in found if overlaps(g, p)]
+            if g in hits: add('correct', g[0], i, g, g); continue
+            if not hits: add('missed', g[0], i, g, None); continue
+            same_span = [p for p in hits if p[1:] == g[1:]]
+            same_type = [p for p in hits if p[0] == g[0]]
+            if same_span: add('type', g[0], i, g, same_span[0])
+            elif same_type: add('boundary', g[0], i, g, same_type[0])
+            else: add('both', g[0], i, g, hits[0])
+        for p in found:
+            if not any(overlaps(g, p) for g in gold): add('spurious', p[0], i, None, p)
+    total = {k: sum(r[k] for r in counts.values()) for k in ('support', 'correct') + ERROR_KINDS}
+    return dict(per_type=dict(sorted(counts.items())), total=total, examples=kept)
+
+def format_error_breakdown(b:dict, # from `error_breakdown`
+                          )->str:
+    "The error counts as a text table, one row per entity type and a total."
+    cols = ('support', 'correct') + ERROR_KINDS
+    lines = [f"{'':>10}" + ''.join(f'{c:>10}' for c in cols)]
+    for name, row in list(b['per_type'].items()) + [('total', b['total'])]:
+        lines.append(f'{name:>10}' + ''.join(f'{row[c]:>10,}' for c in cols))
+    return '\n'.join(lines)
+
 # %% ../nbs/04_metrics.ipynb #a04ad297
 def classification_metrics(true:Sequence[str], # true labels
                            pred:Sequence[str], # predicted labels
@@ -116,3 +165,18 @@ def format_classification_report(m:dict, # metrics from `classification_metrics`
     lines.append(f"\n{'accuracy':>14} {'':>9} {'':>9} {m['accuracy']:9.4f} {m['examples']:9d}")
     lines.append(f"{'macro f1':>14} {'':>9} {'':>9} {m['macro_f1']:9.4f}")
     return '\n'.join(lines)
+
+# %% ../nbs/04_metrics.ipynb #db1fad3e
+def mean_std(values:Sequence[float], # one measurement per seed
+            )->tuple[float, float]:
+    "The mean and the sample standard deviation (n - 1 in the denominator; 0 for a single value)."
+    x = np.asarray(values, dtype=float)
+    if x.size == 0: raise ValueError("mean_std needs at least one value.")
+    return float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else 0.0
+
+def format_mean_std(values:Sequence[float], # one measurement per seed
+                    digits:int=3, # decimals shown
+                   )->str:
+    "'mean ± std' of `values`, rounded to `digits` decimals."
+    m, s = mean_std(values)
+    return f'{m:.{digits}f} ± {s:.{digits}f}'

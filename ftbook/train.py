@@ -190,6 +190,7 @@ def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
              dataset, # a labelled TokenClassificationDataset or TextClassificationDataset
              cfg:TrainConfig|None=None, # uses eval_bs, precision, device
              accelerator:Accelerator|None=None, # for several processes
+             predictions:bool=False, # also return the predicted tags (per sentence, per word) or labels (per text)
             )->dict:
     "Word-level (tagging) or text-level (classification) metrics of `model` on `dataset`, with the mean loss."
     cfg = cfg or TrainConfig()
@@ -222,9 +223,12 @@ def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
         words = dataset.word_values([found[i].tolist() for i in range(len(dataset))])
         pred = [[labels.decode(int(v)) for v in s] for s in words]
         metrics = ner_metrics([s.tags for s in dataset.sentences], pred)
+        if predictions: metrics['predictions'] = pred
     else:
         per_example = dataset.example_values([found[i] for i in range(len(dataset))])
-        metrics = classification_metrics([e.label for e in dataset.examples], [labels.decode(int(v.argmax())) for v in per_example], labels.labels)
+        pred = [labels.decode(int(v.argmax())) for v in per_example]
+        metrics = classification_metrics([e.label for e in dataset.examples], pred, labels.labels)
+        if predictions: metrics['predictions'] = pred
     metrics['loss'] = (loss_sum / weight.clamp(min=1)).item()
     return metrics
 

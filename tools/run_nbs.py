@@ -43,16 +43,16 @@ def run(fn:str, skip:list[str])->tuple[str, bool]:
         else: nb['metadata'].pop('widgets', None)
         write(nb, path)
     T.write_nb = write_with_widgets
-    ok, secs = T.test_nb(fn, skip_flags=skip, save=True, basepath=Path.cwd())
+    ok, secs = T.test_nb(fn, skip_flags=skip, save=True, basepath=Path.cwd(), cell_timeout=None)   # slow cells may run for long
     return fn, ok
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('notebooks', nargs='+'); p.add_argument('--flags', nargs='*', default=[], help='flags whose cells run too')
+    p.add_argument('notebooks', nargs='+'); p.add_argument('--flags', default='', help='flags whose cells run too, e.g. "slow" or "slow cuda"')
     a = p.parse_args(argv)
     from nbdev.config import get_config
     from nbdev.clean import nbdev_clean
-    skip = [f for f in get_config().tst_flags.split() if f not in a.flags]
+    skip = [f for f in get_config().tst_flags.split() if f not in a.flags.replace(',', ' ').split()]
     with ProcessPoolExecutor(2, mp_context=get_context('spawn'), max_tasks_per_child=1) as ex:
         results = list(ex.map(run, [str(Path(f).resolve()) for f in a.notebooks], [skip] * len(a.notebooks)))
     for fn, ok in results:

@@ -103,11 +103,14 @@ def test_a_planted_figure_is_caught():
     nb = ROOT/'nbs'/'tutorials'/'10_ner_conll2003.ipynb'
     cells = json.loads(nb.read_text())['cells']
     assert unbacked(nb, cells) == []
+    numbers = output_numbers(nb, cells)
+    plant = [('0.9731', False), ('8,765', False), ('42.7', True)]
+    assert not any(shown(f, p, numbers) for f, p in plant)          # figures the notebook really does not show
     planted = copy.deepcopy(cells)
     md = next(c for c in planted if c['cell_type'] == 'markdown')
-    md['source'] = _src(md) + '\n\nThe fine-tuned model reaches a test F1 of 0.9731 and runs at 8,765 words/s, 93.4% of them tagged.'
+    md['source'] = _src(md) + '\n\nThe fine-tuned model reaches a test F1 of 0.9731 and runs at 8,765 words/s, 42.7% of them tagged.'
     found = unbacked(nb, planted)
-    assert [f.split(':')[1].split(' in')[0].strip() for f in found] == ['0.9731', '8,765', '93.4%'], found
+    assert [f.split(':')[1].split(' in')[0].strip() for f in found] == ['0.9731', '8,765', '42.7%'], found
 
 def test_allow_list_needs_the_citation():
     nb = ROOT/'nbs'/'tutorials'/'10_ner_conll2003.ipynb'

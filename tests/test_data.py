@@ -368,3 +368,27 @@ def test_sst2_reads_and_tokenizes(tok):
     assert labels.labels == ['0', '1']
     ds = TextClassificationDataset(test, tok, labels, max_length=128)
     assert len(ds) == 872 and ds.truncated == 0
+
+# --- Public corpora through FTBOOK_DATA or the hub -----------------------------------------------------------
+
+def test_public_corpora_read_the_folder_ftbook_data_names(tmp_path, monkeypatch):
+    from ftbook.data import DATA_ENV, load_conll2003, load_sst2
+    (tmp_path/'conll2003').mkdir(); (tmp_path/'sst2').mkdir()
+    for s in ('train', 'valid', 'test'): write_conll(tmp_path/'conll2003'/f'{s}.txt', NER_SENTENCES[:2])
+    for s in ('train', 'dev', 'test'): (tmp_path/'sst2'/f'{s}.tsv').write_text('sentence\tlabel\nfine\t1\nbad\t0\n')
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    c = load_conll2003()
+    assert set(c) == {'train', 'valid', 'test'} and [s.words for s in c['test']] == [list(w) for w, _ in NER_SENTENCES[:2]]
+    assert c['train'][0].where().startswith(str(tmp_path/'conll2003'/'train.txt'))     # errors will name the file and line
+    assert [e.label for e in load_sst2()['dev']] == ['positive', 'negative']
+    (tmp_path/'conll2003'/'valid.txt').unlink()
+    with pytest.raises(FileNotFoundError, match='has no valid.txt'): load_conll2003()
+
+def test_public_corpora_without_the_hub_say_what_to_do(monkeypatch):
+    import datasets
+    from ftbook.data import DATA_ENV, load_conll2003, load_sst2
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    def offline(*a, **k): raise OSError("Couldn't reach the hub")
+    monkeypatch.setattr(datasets, 'load_dataset', offline)
+    for load in (load_conll2003, load_sst2):
+        with pytest.raises(ConnectionError, match='set FTBOOK_DATA'): load()

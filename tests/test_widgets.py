@@ -8,7 +8,7 @@ from ftbook.data import LabelSet, TokenClassificationDataset
 from ftbook.inference import Predictor
 from ftbook.models import TaskModel
 from ftbook.testing import default_tokenizer, save_tiny_encoder
-from ftbook.train import TrainConfig, fit
+from ftbook.train import TrainConfig, checkpoints, fit
 from ftbook.widgets import AlignmentInspector, EntityViewer, ExperimentPanel, GradientExplorer, highlight
 
 def test_gradient_explorer_follows_its_controls():
@@ -73,10 +73,10 @@ def test_stop_button_ends_a_background_run_with_a_checkpoint(tmp_path):
     p.wait(120)
     res = p.runs[0]['result']
     assert res is not None and res.state.stop_reason == 'stopped from the panel' and res.state.step < res.state.total_steps
-    ck = p.runs[0]['folder']/'checkpoint'/'trainer_state.json'
+    ck = checkpoints(p.runs[0]['folder'])[-1]/'trainer_state.json'
     assert json.loads(ck.read_text())['state']['step'] == res.state.step
     train_ds, valid_ds = _datasets(p)
-    resumed = fit(TaskModel.from_pretrained(p.runs[0]['folder']/'model'), train_ds, valid_ds,
+    resumed = fit(TaskModel.from_pretrained(p.runs[0]['folder']), train_ds, valid_ds,
                   p.config(), output_dir=p.runs[0]['folder'], resume=True)
     assert resumed.state.step == resumed.state.total_steps
 

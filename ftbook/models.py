@@ -241,7 +241,8 @@ TaskModel.save_pretrained = save_pretrained
 # %% ../nbs/03_models.ipynb #214a42ff
 _TASK_OF_ARCH = {'ForTokenClassification': 'token', 'ForSequenceClassification': 'sequence', 'ForQuestionAnswering': 'span'}
 
-def read_weights(path:Path)->dict[str, torch.Tensor]:
+def read_weights(path:Path, # a model folder: model.safetensors, or shards with their index
+                )->dict[str, torch.Tensor]:
     "All tensors of the safetensors checkpoint in `path` (one file or shards); never unpickles."
     if (path/'model.safetensors').exists(): return load_file(str(path/'model.safetensors'))
     index = path/'model.safetensors.index.json'

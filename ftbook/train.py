@@ -32,7 +32,9 @@ __all__ = ['SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'ConfigError', 'TrainConf
 # %% ../nbs/05_train.ipynb #fef26800
 class ConfigError(ValueError):
     "A setting that cannot work: `field` names it, `reason` says what it must be."
-    def __init__(self, field:str, reason:str):
+    def __init__(self, field:str, # the setting: a `TrainConfig` field or another argument's name
+                 reason:str, # what it must be, and what it was
+                ):
         super().__init__(f"{field}: {reason}")
         self.field, self.reason = field, reason
 
@@ -472,7 +474,13 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
     scheduler = make_scheduler(optimizer, cfg, total)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
     state, best_state, best_metrics, before = TrainState(total_steps=total), None, None, None
-    if out is not None and main: remove_partial(out)     # what a kill while saving left
+    if out is not None and main:
+        remove_partial(out)     # what a kill while saving left
+        stale = [] if resume else checkpoints(out, tidy=False)
+        if stale:               # another run's: a later resume must not take them for this one's
+            warnings.warn(f"{out} holds checkpoints of an earlier run ({', '.join(p.name for p in stale)}); they are removed because "
+                          "this run starts afresh. To continue that run instead, pass resume=True (ftbook train --resume).")
+            _prune(out, set())
     acc.wait_for_everyone()
     if resume:
         found = checkpoints(out, tidy=False)

@@ -2,7 +2,7 @@
 import json, subprocess, sys
 from pathlib import Path
 
-import pytest
+import pytest, torch
 from transformers import pipeline
 
 from ftbook.cli import main
@@ -221,3 +221,31 @@ def test_split_words_offsets():
     words, spans = split_words(text)
     assert [text[a:b] for a, b in spans] == words
     assert '12,000.50' in words and 'e-mail' in words and "Ada's" in words and 'U.S.' in words
+
+def test_kill_9_at_any_point_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    """`ftbook train` killed with SIGKILL mid-step, mid-evaluation, mid-checkpoint and mid-final-save; `--resume` ends each
+    run with exactly the weights of a run never interrupted, and the run folder stays readable after every kill."""
+    from safetensors.torch import load_file
+    from ftbook.models import TaskModel
+    from ftbook.train import checkpoints
+    data = write_conll(tmp_path/'train.txt', NER_SENTENCES * 3)
+    enc = save_tiny_encoder(tmp_path/'enc')
+    common = ['train', '--train', str(data), '--valid', str(data), '--model', str(enc), '--epochs', '3', '--lr', '3e-3',
+              '--batch-size', '4', '--eval-every', '3', '--no-progress']
+    def ftbook(*extra, kill=None):
+        pre = [str(Path(__file__).parent/'killed_train.py'), *kill, '--'] if kill else ['-m', 'ftbook']
+        return subprocess.run([sys.executable, *pre, *common, *extra], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    r = ftbook('--output', str(tmp_path/'whole'))
+    assert r.returncode == 0, r.stderr[-2000:]
+    whole = load_file(str(tmp_path/'whole'/'model.safetensors'))
+    for point, n in [('step', 5), ('eval', 3), ('save', 2), ('final', 2)]:
+        out = tmp_path/point
+        r = ftbook('--output', str(out), kill=(point, str(n)))
+        assert r.returncode == -9, (point, r.returncode, r.stderr[-2000:])          # killed, not finished
+        found = checkpoints(out)                                                     # tidies what the kill left
+        assert found and not [p.name for p in out.iterdir() if p.name.endswith(('.tmp', '.old'))], point
+        for ck in found: TaskModel.from_pretrained(ck)                               # every checkpoint left loads
+        r = ftbook('--output', str(out), '--resume')
+        assert r.returncode == 0, (point, r.stderr[-2000:])
+        resumed = load_file(str(out/'model.safetensors'))
+        assert resumed.keys() == whole.keys() and all(torch.equal(resumed[k], whole[k]) for k in whole), point

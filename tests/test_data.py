@@ -1,5 +1,5 @@
 "`ftbook.data`: readers and their errors, schemes, alignment on three tokenizer families, windows, batching."
-import json
+import json, re
 from pathlib import Path
 
 import pytest, torch
@@ -255,7 +255,7 @@ def test_text_dataset_truncate_and_window(tok):
     ex = [TextExample(t, l) for t, l in CLS_TEXTS] + [TextExample(' '.join(['long'] * 100), 'positive')]
     labels = LabelSet.from_labels(e.label for e in ex)
     with pytest.warns(UserWarning, match='1 of 9 texts are longer than max_length=32'):
-        cut = TextClassificationDataset(ex, tok, labels, max_length=32)
+        cut = TextClassificationDataset(ex, tok, labels, max_length=32, long='truncate')
     assert len(cut) == 9 and cut.truncated == 1 and max(cut.lengths) == 32
     win = TextClassificationDataset(ex, tok, labels, max_length=32, long='window', stride=10)
     n_windows = len(win) - 8
@@ -267,7 +267,7 @@ def test_text_dataset_truncate_and_window(tok):
 def test_text_pairs_truncate_and_window(tok):
     ex = [TextExample('Who?', 'yes', ' '.join(['passage'] * 60)), TextExample('A dog.', 'no', 'A cat.')]
     labels = LabelSet.from_labels(['yes', 'no'])
-    with pytest.warns(UserWarning, match='1 of 2 texts are longer'): ds = TextClassificationDataset(ex, tok, labels, max_length=24)
+    with pytest.warns(UserWarning, match='1 of 2 texts are longer'): ds = TextClassificationDataset(ex, tok, labels, max_length=24, long='truncate')
     assert [len(it['input_ids']) for it in ds.items] == [24, len(tok('A dog.', 'A cat.')['input_ids'])]
     assert ds[1]['token_type_ids'] == tok('A dog.', 'A cat.')['token_type_ids']
     win = TextClassificationDataset(ex, tok, labels, max_length=24, long='window', stride=4)
@@ -392,3 +392,42 @@ def test_public_corpora_without_the_hub_say_what_to_do(monkeypatch):
     monkeypatch.setattr(datasets, 'load_dataset', offline)
     for load in (load_conll2003, load_sst2):
         with pytest.raises(ConnectionError, match='set FTBOOK_DATA'): load()
+
+# ---- the readers, fuzzed: malformed files give a ValueError naming the file, never another exception
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+_PIECES = ['\ufeff', '\x00', '"', "'", '""', '\r\n', '\n', '\n\n', '\r', '\t', ',', ' ', '  ', 'B-', 'I-', 'E-', 'S-', 'O', 'B-PER',
+           'I-PER', 'S-LOC', 'E-LOC', 'I-', 'B-ORG', '-DOCSTART-', 'Ada', 'word', 'text', 'label', 'sentence', 'sentence1', 'text_b',
+           '{', '}', '[', ']', ':', '"text"', '"label"', '"text": ', 'null', 'true', '1', '0', '\u2028', '\x85', '\xa0', 'é', '字', '\\']
+_CONTENT = st.one_of(st.binary(max_size=120),
+                     st.lists(st.sampled_from(['\ufeff', '\x00', ' ', '\n', '\r\n', '\t', '\r', '\u2028']), max_size=4).map(
+                         lambda parts: ''.join(parts).encode('utf-8')),   # files of nothing: BOMs, NULs, white space
+                     st.lists(st.sampled_from(_PIECES), max_size=40).map(lambda parts: ''.join(parts).encode('utf-8')),
+                     st.lists(st.sampled_from(_PIECES), max_size=40).map(lambda parts: ''.join(parts).encode('utf-8', 'ignore')[:-1]),
+                     st.lists(st.sampled_from(_PIECES), max_size=20).map(lambda parts: ''.join(parts).encode('latin-1', 'replace')),
+                     st.tuples(st.sampled_from(['text,label\nhello,1\n', 'sentence\tlabel\nhello\t1\n', '{"text": "a", "label": "1"}\n',
+                                                'Ada B-PER\nLovelace I-PER\n\n', 'B-PER\tAda\n']),
+                               st.lists(st.sampled_from(_PIECES), max_size=12)).map(lambda t: (t[0] + ''.join(t[1])).encode('utf-8')))
+_READERS = {'.txt': [read_conll, lambda p: read_conll(p, tag_column=None), lambda p: read_conll(p, scheme='IOB1'),
+                     lambda p: read_conll(p, tag_column=0)],
+            '.csv': [read_texts, lambda p: read_texts(p, labelled=False)], '.tsv': [read_texts, lambda p: read_texts(p, labelled=False)],
+            '.jsonl': [read_texts, lambda p: read_texts(p, labelled=False)]}
+
+@pytest.mark.parametrize('suffix', list(_READERS))
+def test_readers_fuzzed(suffix):
+    "300 generated files per format (1,200 in all), read every way: each is read, or refused with a ValueError naming the file."
+    import tempfile
+    folder = Path(tempfile.mkdtemp())
+    seen, kinds = {'read': 0, 'refused': 0}, set()
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(data=_CONTENT)
+    def check(data):
+        path = folder/f'fuzz{suffix}'
+        path.write_bytes(data)
+        for read in _READERS[suffix]:
+            try: read(path); seen['read'] += 1
+            except ValueError as e:
+                assert str(path) in str(e), f'{e!r} does not name the file'
+                seen['refused'] += 1; kinds.add(re.sub(r'[:\d]+', '', str(e).replace(str(path), ''))[:25])
+    check()
+    assert seen['refused'] > 200 and len(kinds) >= 4, (seen, kinds)   # many files refused, for several different reasons

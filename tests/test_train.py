@@ -223,3 +223,26 @@ def test_schedules_follow_transformers(name):
     ours = rates(lambda o: train.make_scheduler(o, TrainConfig(warmup=0.25, schedule=name), 12))
     assert ours == pytest.approx(rates(reference)) and ours[0] == 0 and max(ours) == pytest.approx(1.0)
     with pytest.raises(train.ConfigError, match='schedule: must be one of'): TrainConfig(schedule='step')
+
+def test_a_fresh_run_removes_an_earlier_runs_checkpoints_and_says_so(setup, tmp_path):
+    fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=6, save_every=3), output_dir=tmp_path/'r')
+    assert [p.name for p in checkpoints(tmp_path/'r')] == ['checkpoint-6']
+    with pytest.warns(UserWarning, match=r'checkpoints of an earlier run \(checkpoint-6\); they are removed'):
+        fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2), output_dir=tmp_path/'r')
+    assert [p.name for p in checkpoints(tmp_path/'r')] == ['checkpoint-2']     # a resume now finds this run's, not step 6
+
+def test_old_layout_checkpoint_resumes(setup, tmp_path):
+    "A run folder written before checkpoint-N (checkpoint/ with weights under ftbook's names, no config) still resumes exactly."
+    from safetensors.torch import save_file
+    cfg = TrainConfig.smoke(epochs=2)
+    full = fit(model_of(setup), setup['train'], None, cfg, output_dir=tmp_path/'full')
+    fit(model_of(setup), setup['train'], None, cfg, callbacks=[StopAt(4)], output_dir=tmp_path/'old')
+    ck = checkpoints(tmp_path/'old')[-1]
+    m = TaskModel.from_pretrained(ck)
+    for f in ck.iterdir():
+        if f.name not in ('training_state.pt', 'trainer_state.json'): f.unlink()
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(ck/'model.safetensors'))
+    os.replace(ck, tmp_path/'old'/'checkpoint')
+    assert [p.name for p in checkpoints(tmp_path/'old')] == ['checkpoint']
+    resumed = fit(model_of(setup, seed=3), setup['train'], None, cfg, output_dir=tmp_path/'old', resume=True)
+    assert same(weights(full.model), weights(resumed.model))

@@ -6,22 +6,21 @@ Docs: https://ftbook.github.io/ftbook/cli.html.md"""
 
 # %% ../nbs/08_cli.ipynb #ed5e324b
 from __future__ import annotations
-import argparse, collections, csv, dataclasses, json, re, sys
+import argparse, collections, dataclasses, json, sys
 from pathlib import Path
 
 import torch
 from fastcore.docments import docments
 
 from .core import default_encoder_path, set_seed, write_atomic
-from .data import (LabelSet, TaggedSentence, TextClassificationDataset, TokenClassificationDataset, default_ner_data,
-                         holdout, load_tokenizer, read_conll, read_texts)
+from .data import holdout, load_tokenizer
 from .inference import Predictor, model_dir
-from .metrics import format_classification_report, format_ner_report
 from .models import TaskModel
-from .train import ConfigError, NonFiniteLossError, TrainConfig, evaluate, fit
+from .tasks import TASKS, get_task
+from .train import ConfigError, NonFiniteLossError, TrainConfig, evaluate, fit, forward_all
 
 # %% auto #0
-__all__ = ['COMMANDS', 'conll_lines', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'main']
+__all__ = ['COMMANDS', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'main']
 
 # %% ../nbs/08_cli.ipynb #079522bd
 _FLAGS = {'bs': ('--batch-size', '--bs')}   # fields whose flag is not simply --field-name; the first is the one errors name
@@ -75,8 +74,8 @@ def _parser()->argparse.ArgumentParser:
                        'default encoder on the packaged WNUT-16 NER data.')
     t.add_argument('--config', type=Path, help='a saved train_config.json (or the run folder holding it): its settings are the '
                    'defaults, flags given here override them')
-    t.add_argument('--task', choices=['ner', 'classification'], default='ner')
-    t.add_argument('--train', type=Path, help='training file: CoNLL for ner; CSV, TSV or JSONL for classification (default: packaged WNUT-16)')
+    t.add_argument('--task', choices=list(TASKS), default='ner', help='what to fine-tune for (the tasks chapter registers them; default: ner)')
+    t.add_argument('--train', type=Path, help='training file: CoNLL for ner; CSV, TSV or JSONL for classification (default for ner: packaged WNUT-16)')
     t.add_argument('--valid', type=Path, help='validation file (default: 10%% of --train, held out with --seed)')
     t.add_argument('--test', type=Path, help='test file, scored at the end')
     t.add_argument('--model', default=None, help='hub name or folder of the pretrained encoder (default: packaged all-MiniLM-L6-v2)')
@@ -97,13 +96,14 @@ def _parser()->argparse.ArgumentParser:
     e.add_argument('--batch-size', type=int, default=64, help='inputs per batch (default: 64)')
     e.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (default: auto)")
     _input_flags(e)
-    r = sub.add_parser('predict', help='apply a saved model to text, one input per line, or to a CoNLL file')
+    r = sub.add_parser('predict', help='apply a saved model to text, one input per line, or to a data file')
     r.add_argument('--model', type=Path, required=True, help='run folder or model folder')
     r.add_argument('--input', type=Path, help='input file (default: standard input)')
     r.add_argument('--output', type=Path, help='output file (default: standard output)')
-    r.add_argument('--format', choices=['text', 'conll'], default='text', help="'text': one raw text per line in, JSON Lines out; "
-                   "'conll' (NER): a CoNLL file of words, with or without gold tags, in; `word [gold] predicted` lines out, "
-                   "a blank line between sentences, as conlleval reads them (default: text)")
+    r.add_argument('--format', choices=['text', 'file', *sorted({t.file_format for t in TASKS.values()})], default='text', help="'text': one raw text per line in, JSON Lines "
+                   "out; 'file': a file in the task's own format (CoNLL for NER; CSV, TSV or JSONL for classification), with or without "
+                   "gold labels, in; the task's predictions file out (`word [gold] predicted` lines for conlleval; a TSV for "
+                   "classification); the format's own name ('conll' for NER, 'csv' for classification) is the same as 'file' (default: text)")
     r.add_argument('--batch-size', type=int, default=32, help='inputs per batch (default: 32)')
     r.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (default: auto)")
     _input_flags(r)
@@ -129,35 +129,22 @@ def _check_args(args:argparse.Namespace):
     if isinstance(m, Path) and not m.exists(): raise ConfigError('model', f"no such folder: {m}.")
 
 # %% ../nbs/08_cli.ipynb #1a5fc73e
-def _read(task:str, path:Path, args, labelled:bool=True)->list:
-    if task == 'ner':
-        return read_conll(path, tag_column=args.tag_column if labelled else None, scheme=args.scheme.replace('AUTO', 'auto'),
-                          word_column=args.word_column)
-    return read_texts(path, text=args.text_column, label=args.label_column, text_b=args.text_b_column, labelled=labelled)
+_READ_OPTIONS = ('tag_column', 'word_column', 'scheme', 'text_column', 'label_column', 'text_b_column')  # flags passed to a task's reader
 
-def _dataset(task:str, items:list, tok, labels:LabelSet, args):
-    if task == 'ner': return TokenClassificationDataset(items, tok, labels, max_length=args.max_length, stride=args.stride)
-    return TextClassificationDataset(items, tok, labels, max_length=args.max_length, stride=args.stride)   # windows (data chapter)
+def _read(task, path:Path, args, labelled:bool|None=True)->list:
+    "Items of `path`, read by `task`'s reader with the reading flags."
+    options = {k: getattr(args, k) for k in _READ_OPTIONS}
+    options['scheme'] = 'auto' if args.scheme == 'AUTO' else args.scheme
+    return task.read(path, labelled, **options)
 
-def _report(task:str, metrics:dict)->str:
-    return format_ner_report(metrics) if task == 'ner' else format_classification_report(metrics)
+def _dataset(task, items:list, tok, labels, args):
+    return task.dataset(items, tok, labels, max_length=args.max_length, stride=args.stride)   # long texts: windows (data chapter)
 
-def _class_weights(task:str, items:list, labels:LabelSet)->torch.Tensor:
+def _class_weights(task, items:list, labels)->torch.Tensor:
     "Inverse label frequencies in `items`, averaging 1 over the labels seen; labels never seen weigh 1."
-    counts = collections.Counter(t for s in items for t in s.tags) if task == 'ner' else collections.Counter(e.label for e in items)
+    counts = collections.Counter(task.labels_of(items))
     n, k = sum(counts.values()), sum(1 for l in labels if counts[l])
     return torch.tensor([n / (k * counts[l]) if counts[l] else 1.0 for l in labels])
-
-def conll_lines(sentences:list[TaggedSentence], # the words, with their gold tags or without
-                predicted:list[list[str]], # one predicted tag per word
-               )->str:
-    "`word [gold] predicted` lines, a blank line after each sentence: the input of the conlleval script."
-    sep = '\t' if any(' ' in w for s in sentences for w in s.words) else ' '   # a word may hold a no-break or other space
-    out = []
-    for s, tags in zip(sentences, predicted):
-        for k, (w, t) in enumerate(zip(s.words, tags)): out.append(sep.join([w, *([s.tags[k]] if s.tags is not None else []), t]))
-        out.append('')
-    return '\n'.join(out) + '\n'
 
 # %% ../nbs/08_cli.ipynb #3dfd44e4
 _NOT_SAVED = ('command', 'config', 'output', 'resume')   # what train_config.json leaves out: a repeated run names its own folder
@@ -171,11 +158,11 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
     "Fine-tune, evaluate and save; print the reports; return the metrics written to metrics.json."
     cfg = _train_config(args)
     _check_args(args)
-    task = args.task
+    task = get_task(args.task)
     if args.train is None:
-        if task != 'ner': raise ConfigError('train', "is needed with --task classification (there is no packaged classification data).")
-        train, valid = default_ner_data(seed=args.seed)
-        print(f"no --train given: the packaged WNUT-16 corpus ({len(train)} training and {len(valid)} validation tweets)")
+        if task.default_data is None: raise ConfigError('train', f"is needed with --task {task.name} (no data is packaged for it).")
+        train, valid = task.default_data(args.seed)
+        print(f"no --train given: the packaged data of {task.name} ({len(train)} training and {len(valid)} validation examples)")
     else:
         train = _read(task, args.train, args)
         valid = _read(task, args.valid, args) if args.valid else None
@@ -183,12 +170,12 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
             train, valid = holdout(train, 0.1, args.seed)
             print(f"no --valid given: {len(valid)} of the training examples held out for validation")
     if args.max_train_samples: train = train[:args.max_train_samples]
-    labels = LabelSet.from_tags(train) if task == 'ner' else LabelSet.from_labels(e.label for e in train)
+    labels = task.label_set(train)
     encoder = args.model if args.model is not None else default_encoder_path()
     tok = load_tokenizer(encoder)
     train_ds, valid_ds = _dataset(task, train, tok, labels, args), _dataset(task, valid, tok, labels, args)
     set_seed(args.seed)
-    model = TaskModel.from_encoder(encoder, 'token' if task == 'ner' else 'sequence', labels, label_smoothing=args.label_smoothing,
+    model = TaskModel.from_encoder(encoder, task.head, labels, label_smoothing=args.label_smoothing,
                                    class_weights=_class_weights(task, train, labels) if args.class_weights == 'balanced' else None)
     saved = {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in _NOT_SAVED}
     write_atomic(args.output/'train_config.json', json.dumps(saved, indent=1) + '\n')
@@ -204,8 +191,8 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
                    best_step=res.state.best_step, stop_reason=res.state.stop_reason)
     write_atomic(args.output/'metrics.json', json.dumps(metrics, indent=1))
     for split in ('valid', 'test'):
-        if split in metrics: print(f"\n{split}:\n{_report(task, metrics[split])}")
-    key = 'f1' if task == 'ner' else 'accuracy'
+        if split in metrics: print(f"\n{split}:\n{task.report(metrics[split])}")
+    key = cfg.metric or task.metric
     if res.before: print(f"\nvalidation {key}: {res.before[key]:.4f} before fine-tuning, {metrics['valid'][key]:.4f} after")
     print(f"model saved in {args.output} (Hugging Face layout: pipeline(model='{args.output}') loads it); "
           f"metrics in {args.output/'metrics.json'}")
@@ -217,44 +204,35 @@ def cmd_evaluate(args:argparse.Namespace, # the parsed `ftbook evaluate` options
     _check_args(args)
     path = model_dir(args.model)
     model, tok = TaskModel.from_pretrained(path), load_tokenizer(path)
-    task = 'ner' if model.task == 'token' else 'classification'
+    task = get_task(model)
     data = _read(task, args.data, args)
     cfg = TrainConfig(progress=False, eval_bs=args.batch_size, device=args.device)
     metrics = evaluate(model, _dataset(task, data, tok, model.labels, args), cfg, predictions=args.predictions is not None)
     pred = metrics.pop('predictions', None)
-    if args.predictions is not None:
-        if task == 'ner': write_atomic(args.predictions, conll_lines(data, pred))
-        else:
-            rows = [['text', *(['text_b'] if data[0].text_b is not None else []), 'label', 'predicted']]
-            rows += [[e.text, *([e.text_b] if e.text_b is not None else []), e.label, p] for e, p in zip(data, pred)]
-            write_atomic(args.predictions, ''.join('\t'.join(c.replace('\t', ' ').replace('\n', ' ') for c in r) + '\n' for r in rows))
-    print(_report(task, metrics), file=sys.stderr if args.output is None else sys.stdout)
+    if args.predictions is not None: write_atomic(args.predictions, task.write(data, pred))
+    print(task.report(metrics), file=sys.stderr if args.output is None else sys.stdout)
     text = json.dumps(metrics, indent=1)
     if args.output: write_atomic(args.output, text + '\n')
     else: print(text)
     return metrics
 
-def _conll_has_tags(path:Path)->bool:
-    "Does this CoNLL file have a tag column (more than one column on its first word lines)?"
-    lines = [l for l in path.read_bytes()[:200_000].decode('utf-8', 'replace').split('\n')[:200] if l.strip() and not l.startswith('-DOCSTART-')]
-    return any(len(l.split('\t' if '\t' in l else None)) > 1 for l in lines)
-
 def cmd_predict(args:argparse.Namespace, # the parsed `ftbook predict` options
                )->int:
-    "Apply a saved model to each line of the input (JSON Lines out) or to a CoNLL file (conlleval lines out)."
+    "Apply a saved model to each line of the input (JSON Lines out), or to a data file (the task's predictions file out)."
     _check_args(args)
     pred = Predictor.from_pretrained(model_dir(args.model), max_length=args.max_length, stride=args.stride, bs=args.batch_size,
                                      device=args.device)
-    if args.format == 'conll':
-        if pred.model.task != 'token': raise ConfigError('format', "must be 'text' for a classification model (conll is for NER).")
-        if args.input is None: raise ConfigError('input', "is needed with --format conll (a CoNLL file).")
-        sents = _read('ner', args.input, args, labelled=_conll_has_tags(args.input))
-        text = conll_lines(sents, [r['tags'] for r in pred.predict([s.words for s in sents])])
-        n = len(sents)
+    task = get_task(pred.model)
+    if args.format != 'text':
+        if args.format not in ('file', task.file_format): raise ConfigError('format', f"must be 'text', 'file' or {task.file_format!r} for a {task.name} model.")
+        if args.input is None: raise ConfigError('input', f"is needed with --format {args.format} (a data file).")
+        items = _read(task, args.input, args, labelled=None)    # gold labels if the file has them
+        ds = _dataset(task, items, pred.tokenizer, pred.model.labels, args)
+        kept, _ = forward_all(pred.model, ds, task.keep, args.batch_size, pred.precision)
+        text, n = task.write(items, task.decode(ds, kept, pred.model.labels)), len(items)
     else:
         lines = (args.input.read_text(encoding='utf-8') if args.input else sys.stdin.read()).splitlines()
-        out = [json.dumps({k: v for k, v in r.items() if k != 'scores' or pred.model.task == 'sequence'}, ensure_ascii=False)
-               for r in pred.predict(lines)] if lines else []
+        out = [json.dumps(r, ensure_ascii=False) for r in pred.predict(lines)] if lines else []
         text, n = '\n'.join(out) + ('\n' if out else ''), len(out)
     if args.output: write_atomic(args.output, text)
     else: sys.stdout.write(text)

@@ -15,8 +15,8 @@ import torch
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'DEFAULT_ENCODER', 'set_seed', 'make_generator', 'get_rng_state', 'set_rng_state', 'get_device',
-           'get_precision', 'default_encoder_path', 'default_ner_path', 'fsync_path', 'write_atomic', 'recover_dir',
-           'replace_dir', 'remove_partial', 'environment', 'save_results']
+           'get_precision', 'autocast', 'default_encoder_path', 'default_ner_path', 'fsync_path', 'write_atomic',
+           'recover_dir', 'replace_dir', 'remove_partial', 'environment', 'save_results']
 
 # %% ../nbs/00_core.ipynb #b46508a7
 def set_seed(seed:int=42, # seeds Python's `random`, NumPy and torch (CPU and every GPU)
@@ -98,6 +98,12 @@ def get_precision(precision:str='auto', # 'auto', 'fp32', 'bf16' or 'fp16'
     if precision == 'bf16' and dev.type == 'cuda' and not torch.cuda.is_bf16_supported():
         raise ValueError(f"This GPU ({torch.cuda.get_device_name(dev)}) does not support bf16: use precision='fp16' or 'auto'.")
     return precision
+
+def autocast(device:torch.device, # where the model runs
+             precision:str, # 'fp32' (autocast off), 'bf16' or 'fp16', as `get_precision` resolves it
+            ):
+    "The autocast context for `precision` on `device`: the one training and inference both run under."
+    return torch.autocast(device.type, dtype=PRECISIONS[precision], enabled=precision != 'fp32')
 
 # %% ../nbs/00_core.ipynb #35d16cd6
 DEFAULT_ENCODER = 'sentence-transformers/all-MiniLM-L6-v2'  # what the packaged encoder is, for reports

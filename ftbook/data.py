@@ -23,7 +23,7 @@ __all__ = ['SCHEMES', 'TEXT_COLUMNS', 'PAIR_COLUMNS', 'LABEL_COLUMNS', 'DATA_ENV
            'detect_scheme', 'iob2_tags', 'to_iob2', 'read_conll', 'LabelSet', 'check_tokenizer', 'load_tokenizer',
            'window_spans', 'window_owners', 'word_pieces', 'TokenClassificationDataset', 'entity_spans',
            'truncation_audit', 'TextExample', 'read_texts', 'TextClassificationDataset', 'Collator',
-           'LengthGroupedSampler', 'padding_waste', 'sentences_from_hf', 'examples_from_hf', 'holdout',
+           'LengthGroupedSampler', 'padding_waste', 'split_words', 'sentences_from_hf', 'examples_from_hf', 'holdout',
            'default_ner_data', 'load_conll2003', 'load_sst2']
 
 # %% ../nbs/02_data.ipynb #d48e306b
@@ -661,6 +661,15 @@ def padding_waste(lengths:Sequence[int], # the length of every item
         ls = [lengths[i] for i in b]
         real += sum(ls); padded += len(ls) * (pad_to or max(ls))
     return 1 - real / padded
+
+# %% ../nbs/02_data.ipynb #938284fe
+_WORD = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:[.,'’\-]\w+)*|[^\w\s]")   # U.S. | 12,000 don't e-mail | punctuation
+
+def split_words(text:str, # raw text
+               )->tuple[list[str], list[tuple[int, int]]]:
+    "The words of `text` (CoNLL-style: punctuation apart, `12,000` and `don't` whole) and their (start, end) offsets."
+    spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    return [text[a:b] for a, b in spans], spans
 
 # %% ../nbs/02_data.ipynb #f5d209e5
 def sentences_from_hf(split, # a `datasets.Dataset` with a words column and a tags column

@@ -6,28 +6,19 @@ Docs: https://ftbook.github.io/ftbook/inference.html.md"""
 
 # %% ../nbs/06_inference.ipynb #cda78432
 from __future__ import annotations
-import re
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from .core import get_device, get_precision, PRECISIONS
-from .data import (Collator, LengthGroupedSampler, TaggedSentence, TextClassificationDataset, TextExample,
-                         TokenClassificationDataset, entity_spans, load_tokenizer)
+from .core import get_device, get_precision
+from .data import load_tokenizer
 from .models import TaskModel
+from .tasks import get_task
+from .train import forward_all
 
 # %% auto #0
-__all__ = ['split_words', 'model_dir', 'Predictor']
-
-# %% ../nbs/06_inference.ipynb #aa3c9a01
-_WORD = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:[.,'’\-]\w+)*|[^\w\s]")   # U.S. | 12,000 don't e-mail | punctuation
-
-def split_words(text:str, # raw text
-               )->tuple[list[str], list[tuple[int, int]]]:
-    "The words of `text` (CoNLL-style: punctuation apart, `12,000` and `don't` whole) and their (start, end) offsets."
-    spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-    return [text[a:b] for a, b in spans], spans
+__all__ = ['model_dir', 'Predictor']
 
 # %% ../nbs/06_inference.ipynb #8bd2d36a
 def model_dir(path:str|Path, # a run folder or a model folder (older ftbook runs hold it in `model/`)
@@ -66,46 +57,13 @@ class Predictor:
         path = model_dir(path)
         return cls(TaskModel.from_pretrained(path), load_tokenizer(path), **kwargs)
 
-    def _outputs(self, ds)->list[torch.Tensor]:
-        "The model's probabilities for every item of `ds`, in dataset order, computed in length-sorted batches."
-        out = [None] * len(ds)
-        batches = LengthGroupedSampler(ds.lengths, self.bs, shuffle=False).batches()
-        collate = Collator(self.tokenizer.pad_token_id or 0)
-        with torch.no_grad(), torch.autocast(self.device.type, dtype=PRECISIONS[self.precision], enabled=self.precision != 'fp32'):
-            for b in batches:
-                batch = collate([ds[i] for i in b])
-                idx = batch.pop('index').tolist()
-                probs = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.float().softmax(-1).cpu()
-                for i, p in zip(idx, probs): out[i] = p
-        return out
-
-    def predict(self, texts:Sequence[str]|Sequence[Sequence[str]], # raw strings, or lists of pre-split words
+    def predict(self, texts:Sequence[str]|Sequence[Sequence[str]], # raw strings, or lists of pre-split words (token models)
                )->list[dict]:
-        "One result per input: words, tags, per-word scores and entities (token models), or label and scores."
-        if self.model.task == 'sequence': return self._classify(texts)
-        if self.model.task != 'token': raise ValueError(f"Predictor handles token and sequence models, not {self.model.task!r}.")
-        inputs = [split_words(t) if isinstance(t, str) else (list(t), None) for t in texts]
-        ds = TokenClassificationDataset([TaggedSentence(w, None, f'input {i}') for i, (w, _) in enumerate(inputs)], self.tokenizer,
-                                        max_length=self.max_length, stride=self.stride)
-        probs = self._outputs(ds)
-        per_word = ds.word_values([p for p in probs])
-        results = []
-        for (words, spans), text, wp in zip(inputs, texts, per_word):
-            ids = [int(p.argmax()) for p in wp]
-            tags = [self.model.labels.decode(i) for i in ids]
-            scores = [float(p[i]) for p, i in zip(wp, ids)]
-            ents = []
-            for kind, a, b in entity_spans(tags):
-                start, end = (spans[a][0], spans[b - 1][1]) if spans else (None, None)
-                ents.append(dict(text=text[start:end] if spans else ' '.join(words[a:b]), type=kind, start=start, end=end,
-                                 words=[a, b], score=sum(scores[a:b]) / (b - a)))
-            results.append(dict(words=words, tags=tags, scores=scores, entities=ents))
-        return results
+        "One result per input: words, tags, per-word scores and entities (token models), or label and scores (sequence models)."
+        task = get_task(self.model)
+        items, context = task.inputs(texts)
+        ds = task.dataset(items, self.tokenizer, None, max_length=self.max_length, stride=self.stride)
+        probs, _ = forward_all(self.model, ds, _probabilities, self.bs, self.precision)
+        return task.results(ds, context, probs, self.model.labels)
 
-    def _classify(self, texts):
-        ds = TextClassificationDataset([TextExample(t) for t in texts], self.tokenizer, max_length=self.max_length,
-                                       long='window', stride=self.stride)
-        means = ds.example_values(self._outputs(ds))
-        labels = self.model.labels
-        return [dict(label=labels.decode(int(p.argmax())), score=float(p.max()), scores={l: float(x) for l, x in zip(labels, p)})
-                for p in means]
+def _probabilities(logits:torch.Tensor)->torch.Tensor: return logits.float().softmax(-1)

@@ -18,16 +18,16 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from .core import (PRECISIONS, get_device, get_precision, get_rng_state, remove_partial, replace_dir, set_rng_state,
-                         set_seed, write_atomic)
-from .data import Collator, LengthGroupedSampler, TextClassificationDataset, TokenClassificationDataset
-from .metrics import classification_metrics, ner_metrics
+from .core import (PRECISIONS, autocast, get_device, get_precision, get_rng_state, remove_partial, replace_dir,
+                         set_rng_state, set_seed, write_atomic)
+from .data import Collator, LengthGroupedSampler
 from .models import TaskModel, freeze, load_weights, param_groups, read_weights
+from .tasks import get_task
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'ConfigError', 'TrainConfig', 'SparseEmbeddingGrads', 'train_step',
-           'make_optimizer', 'make_scheduler', 'evaluate', 'History', 'TrainState', 'Callback', 'checkpoints',
-           'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'FitResult', 'fit']
+           'make_optimizer', 'make_scheduler', 'forward_all', 'evaluate', 'History', 'TrainState', 'Callback',
+           'checkpoints', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'FitResult', 'fit']
 
 # %% ../nbs/05_train.ipynb #fef26800
 class ConfigError(ValueError):
@@ -166,7 +166,7 @@ def train_step(model:torch.nn.Module, # the (possibly DDP-wrapped) TaskModel, in
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != 'index'}
         last = i == len(micro_batches) - 1
         with (contextlib.nullcontext() if last or no_sync is None else no_sync(model)):
-            with torch.autocast(device.type, dtype=PRECISIONS[precision], enabled=precision != 'fp32'):
+            with autocast(device, precision):
                 loss = model(**batch).loss * (w / total)
             scaler.scale(loss).backward()
         step_loss += loss.detach().float()
@@ -208,70 +208,67 @@ def _shard(batches:list, rank:int, world:int)->list:
     n = math.ceil(len(batches) / world) * world
     return (batches + batches[:n - len(batches)])[rank::world]
 
-def _loader(dataset, batches:list, cfg:TrainConfig, device:torch.device)->DataLoader:
-    "A DataLoader over precomputed batches of `dataset`, with dynamic padding."
+def _loader(dataset, batches:list, device:torch.device, pad_to_multiple_of:int|None=None, num_workers:int=0)->DataLoader:
+    "A DataLoader over precomputed batches of `dataset`, with dynamic padding (to a multiple of 8 on GPUs unless told)."
     pad_id = dataset.tokenizer.pad_token_id if dataset.tokenizer.pad_token_id is not None else 0
-    multiple = cfg.pad_to_multiple_of if cfg.pad_to_multiple_of is not None else (8 if device.type == 'cuda' else None)
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=Collator(pad_id, multiple), num_workers=cfg.num_workers,
+    multiple = pad_to_multiple_of if pad_to_multiple_of is not None else (8 if device.type == 'cuda' else None)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=get_task(dataset).collator(pad_id, multiple), num_workers=num_workers,
                       pin_memory=device.type == 'cuda', generator=torch.Generator())
 
 # %% ../nbs/05_train.ipynb #bcab0ba1
-def _task(dataset)->str:
-    if isinstance(dataset, TokenClassificationDataset): return 'token'
-    if isinstance(dataset, TextClassificationDataset): return 'sequence'
-    raise TypeError(f"fit and evaluate take a TokenClassificationDataset or TextClassificationDataset, got {type(dataset).__name__}.")
-
-def _gather(acc:Accelerator|None, idx:torch.Tensor, preds:torch.Tensor)->tuple[torch.Tensor, torch.Tensor]:
-    "Indices and predictions from every process (padded to common shapes; padding index -1)."
-    if acc is None or acc.num_processes == 1: return idx, preds
+def _gather(acc:Accelerator|None, idx:torch.Tensor, kept:torch.Tensor)->tuple[torch.Tensor, torch.Tensor]:
+    "Indices and kept outputs from every process (padded to common shapes; padding index -1)."
+    if acc is None or acc.num_processes == 1: return idx, kept
     idx = acc.pad_across_processes(idx, dim=0, pad_index=-1)
-    for d in range(preds.dim()): preds = acc.pad_across_processes(preds, dim=d, pad_index=-100)
-    return acc.gather(idx), acc.gather(preds)
+    for d in range(kept.dim()): kept = acc.pad_across_processes(kept, dim=d, pad_index=-100)
+    return acc.gather(idx), acc.gather(kept)
 
-def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
-             dataset, # a labelled TokenClassificationDataset or TextClassificationDataset
-             cfg:TrainConfig|None=None, # uses eval_bs, precision, device
-             accelerator:Accelerator|None=None, # for several processes
-             predictions:bool=False, # also return the predicted tags (per sentence, per word) or labels (per text)
-            )->dict:
-    "Word-level (tagging) or text-level (classification) metrics of `model` on `dataset`, with the mean loss."
-    cfg = cfg or TrainConfig()
-    task, model = _task(dataset), (accelerator.unwrap_model(model) if accelerator else model)
+def forward_all(model:TaskModel, # the model (a DDP wrapper is unwrapped); put in eval mode for the call
+                dataset, # any dataset of a registered task, labelled or not
+                keep, # keep(logits) -> what to keep of a batch, one row per item (moved to the CPU)
+                bs:int=64, # items per batch
+                precision:str='fp32', # 'fp32', 'bf16' or 'fp16'
+                accelerator:Accelerator|None=None, # for several processes: each runs a share, all get everything
+                pad_to_multiple_of:int|None=None, # None: 8 on GPUs, no rounding on CPUs
+               )->tuple[list[torch.Tensor], float|None]:
+    "`keep(logits)` of every item of `dataset` in dataset order, and the mean loss over labelled items (None without labels)."
+    model = accelerator.unwrap_model(model) if accelerator else model
     device = next(model.parameters()).device
-    precision = get_precision(cfg.precision, device)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
-    batches = _shard(LengthGroupedSampler(dataset.lengths, cfg.eval_bs, shuffle=False).batches(), rank, world)
+    batches = _shard(LengthGroupedSampler(dataset.lengths, bs, shuffle=False).batches(), rank, world)
     was_training, found = model.training, {}
     model.eval()
-    loss_sum = torch.zeros((), device=device); weight = torch.zeros((), device=device)
+    loss_sum, weight = torch.zeros((), device=device), torch.zeros((), device=device)
     with torch.no_grad():
-        for batch in _loader(dataset, batches, cfg, device):
+        for batch in _loader(dataset, batches, device, pad_to_multiple_of):
             idx = batch.pop('index').to(device)
-            w = _labelled(batch, None)
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            with torch.autocast(device.type, dtype=PRECISIONS[precision], enabled=precision != 'fp32'):
-                out = model(**batch)
-            loss_sum += out.loss.float() * w; weight += w
-            preds = out.logits.argmax(-1) if task == 'token' else out.logits.float().softmax(-1)   # texts: window probabilities
-            idx, preds = _gather(accelerator, idx, preds)
-            for i, p in zip(idx.tolist(), preds.cpu()):
-                if i >= 0: found[i] = p
-    if accelerator and world > 1: loss_sum, weight = accelerator.reduce(loss_sum, 'sum'), accelerator.reduce(weight, 'sum')
+            w = _labelled(batch, None) if 'labels' in batch else 0.0
+            with autocast(device, precision): out = model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
+            if out.loss is not None: loss_sum += out.loss.float() * w; weight += w
+            idx, kept = _gather(accelerator, idx, keep(out.logits))
+            for i, k in zip(idx.tolist(), kept.cpu()):
+                if i >= 0: found[i] = k
+    if world > 1: loss_sum, weight = accelerator.reduce(loss_sum, 'sum'), accelerator.reduce(weight, 'sum')
     model.train(was_training)
     missing = [i for i in range(len(dataset)) if i not in found]
-    if missing: raise RuntimeError(f"evaluation lost {len(missing)} items (first: {missing[0]}).")
-    labels = dataset.labels
-    if task == 'token':
-        words = dataset.word_values([found[i].tolist() for i in range(len(dataset))])
-        pred = [[labels.decode(int(v)) for v in s] for s in words]
-        metrics = ner_metrics([s.tags for s in dataset.sentences], pred)
-        if predictions: metrics['predictions'] = pred
-    else:
-        per_example = dataset.example_values([found[i] for i in range(len(dataset))])
-        pred = [labels.decode(int(v.argmax())) for v in per_example]
-        metrics = classification_metrics([e.label for e in dataset.examples], pred, labels.labels)
-        if predictions: metrics['predictions'] = pred
-    metrics['loss'] = (loss_sum / weight.clamp(min=1)).item()
+    if missing: raise RuntimeError(f"the forward pass lost {len(missing)} items (first: {missing[0]}).")
+    return [found[i] for i in range(len(dataset))], ((loss_sum / weight).item() if float(weight) > 0 else None)
+
+def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
+             dataset, # a labelled dataset of a registered task
+             cfg:TrainConfig|None=None, # uses eval_bs, precision, pad_to_multiple_of
+             accelerator:Accelerator|None=None, # for several processes
+             predictions:bool=False, # also return the predictions: tags per word per sentence, or a label per text
+            )->dict:
+    "The task's metrics of `model` on `dataset` (word-level for tagging, text-level for classification), with the mean loss."
+    cfg, task = cfg or TrainConfig(), get_task(dataset)
+    device = next((accelerator.unwrap_model(model) if accelerator else model).parameters()).device
+    kept, loss = forward_all(model, dataset, task.keep, cfg.eval_bs, get_precision(cfg.precision, device), accelerator,
+                             cfg.pad_to_multiple_of)
+    pred = task.decode(dataset, kept, dataset.labels)
+    metrics = task.score(task.gold(dataset), pred, dataset.labels)
+    if predictions: metrics['predictions'] = pred
+    metrics['loss'] = loss
     return metrics
 
 # %% ../nbs/05_train.ipynb #d1d1ede2
@@ -453,8 +450,8 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
        )->FitResult:
     "Fine-tune `model` on `train_ds`; return the best model, its history and metrics before and after."
     cfg = cfg or TrainConfig()
-    task, out = _task(train_ds), (Path(output_dir) if output_dir is not None else None)
-    metric = cfg.metric or ('f1' if task == 'token' else 'accuracy')
+    task, out = get_task(train_ds), (Path(output_dir) if output_dir is not None else None)
+    metric = cfg.metric or task.metric
     if cfg.patience and valid_ds is None: raise ValueError("patience needs a validation set (valid_ds) to watch.")
     if resume and out is None: raise ValueError("resume=True needs the output_dir of the run to resume.")
     for ds in (train_ds, valid_ds):
@@ -541,7 +538,7 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
         while state.epoch < cfg.epochs and not state.stop:
             batches = _shard(sampler.batches(state.epoch), rank, world)
             micro = []
-            for batch in _loader(train_ds, batches[state.batch:], cfg, device):
+            for batch in _loader(train_ds, batches[state.batch:], device, cfg.pad_to_multiple_of, cfg.num_workers):
                 micro.append(batch); state.batch += 1
                 if len(micro) < cfg.grad_accum and state.batch < len(batches): continue
                 state.tokens += sum(int(b['attention_mask'].sum()) for b in micro)

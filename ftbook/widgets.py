@@ -19,7 +19,7 @@ from .inference import Predictor
 from .losses import sigmoid_bce, sigmoid_bce_grad
 from .metrics import format_ner_report
 from .models import TaskModel
-from .testing import NER_SENTENCES
+from .tasks import get_task
 from .train import Callback, TrainConfig, checkpoints, fit
 
 # %% auto #0
@@ -167,10 +167,11 @@ class _Live(Callback):
 
 class ExperimentPanel:
     "Fine-tune from a panel: settings, Train and Stop, live curves, report; runs overlaid for comparison."
-    DATASETS = ('WNUT-16 (packaged)', 'fixtures (tiny, seconds)', 'CoNLL file (path below)')
+    DATASETS = ('WNUT-16 (packaged)', 'given (the data argument)', 'CoNLL file (path below)')
 
     def __init__(self, encoder:str='', # '' for the packaged default encoder, or a hub name or folder
                  dataset:str=DATASETS[0], # one of `DATASETS`
+                 data:tuple[list, list]|None=None, # (training, validation) sentences, for the choice 'given'
                  output_dir:str|Path|None=None, # where runs are saved; a temporary folder if None
                 ):
         self.encoder = W.Text(value=str(encoder), description='encoder', placeholder='packaged all-MiniLM-L6-v2')
@@ -193,6 +194,7 @@ class ExperimentPanel:
         self.train_button.on_click(lambda _: self.train())
         self.stop_button.on_click(lambda _: self.stop())
         self.runs, self.current, self.stop_requested, self.thread, self.error = [], None, False, None, None
+        self.data = data
         self.output_dir = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix='ftbook-panel-'))
         self.redraw_every = 10
         self.callbacks = []   # extra training callbacks, called before the panel's own
@@ -205,8 +207,8 @@ class ExperimentPanel:
         choice = self.dataset.value
         if choice == self.DATASETS[0]: return default_ner_data()
         if choice == self.DATASETS[1]:
-            s = [TaggedSentence(w, t) for w, t in NER_SENTENCES]
-            return s * 4, s
+            if self.data is None: raise ValueError('No data given: pass ExperimentPanel(data=(train_sentences, valid_sentences)).')
+            return self.data
         if not self.path.value: raise ValueError('Give the path of a CoNLL training file.')
         return holdout(read_conll(self.path.value), 0.1)
 
@@ -234,10 +236,12 @@ class ExperimentPanel:
         try:
             train_s, valid_s = self._data()
             tok = load_tokenizer(self.encoder.value or None)
-            labels = LabelSet.from_tags(train_s)
-            make = lambda s: TokenClassificationDataset(s, tok, labels, self.max_length.value, min(self.stride.value, self.max_length.value - 3))
+            task = get_task('ner')       # the panel fine-tunes for NER; the task says how
+            labels = task.label_set(train_s)
+            make = lambda s: task.dataset(s, tok, labels, max_length=self.max_length.value,
+                                          stride=min(self.stride.value, self.max_length.value - 3))
             set_seed(0)
-            model = TaskModel.from_encoder(self.encoder.value or None, 'token', labels)
+            model = TaskModel.from_encoder(self.encoder.value or None, task.head, labels)
             res = fit(model, make(train_s), make(valid_s), self.config(), callbacks=[*self.callbacks, _Live(self)], output_dir=self.current['folder'])
             self.current['result'] = res
             self.report.outputs = ()

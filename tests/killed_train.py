@@ -5,11 +5,11 @@
 POINT is where the N-th event kills the run: 'step' (inside an optimizer step, after the backward pass),
 'eval' (inside an evaluation, after the predictions), 'save' (inside a checkpoint write, after the weights)
 or 'final' (while the final model's files move into the run folder)."""
-import os, signal, sys
+import dataclasses, os, signal, sys
 
 import torch
 
-from ftbook import cli, models, train
+from ftbook import cli, models, tasks, train
 
 point, n = sys.argv[1], int(sys.argv[2])
 args = sys.argv[sys.argv.index('--') + 1:]
@@ -25,7 +25,7 @@ def kill_on_nth(fn, when=lambda *a, **k: True):
     return wrapped
 
 if point == 'step': torch.nn.utils.clip_grad_norm_ = kill_on_nth(torch.nn.utils.clip_grad_norm_)
-elif point == 'eval': train.ner_metrics = kill_on_nth(train.ner_metrics)
+elif point == 'eval': tasks.TASKS['ner'] = dataclasses.replace(tasks.TASKS['ner'], score=kill_on_nth(tasks.TASKS['ner'].score))
 elif point == 'save': train.torch.save = kill_on_nth(torch.save)
 elif point == 'final':   # the N-th file of the final model moved from its temporary folder into the run folder
     out = os.path.abspath(args[args.index('--output') + 1])

@@ -6,7 +6,7 @@ import pytest, torch
 from transformers import pipeline
 
 from ftbook.cli import main
-from ftbook.inference import split_words
+from ftbook.data import split_words
 from ftbook.testing import CLS_TEXTS, NER_SENTENCES, save_tiny_encoder, write_conll
 
 BIN = Path(sys.executable).parent

@@ -4,10 +4,10 @@ import json, time
 import pytest, torch
 
 from ftbook.core import set_seed
-from ftbook.data import LabelSet, TokenClassificationDataset
+from ftbook.data import LabelSet, TaggedSentence, TokenClassificationDataset
 from ftbook.inference import Predictor
 from ftbook.models import TaskModel
-from ftbook.testing import default_tokenizer, save_tiny_encoder
+from ftbook.testing import NER_SENTENCES, default_tokenizer, save_tiny_encoder
 from ftbook.train import TrainConfig, checkpoints, fit
 from ftbook.widgets import AlignmentInspector, EntityViewer, ExperimentPanel, GradientExplorer, highlight
 
@@ -47,7 +47,9 @@ def test_entity_viewer_highlights(trained):
     assert highlight('a <b> c', []) == 'a &lt;b&gt; c'
 
 def make_panel(tmp_path):
-    p = ExperimentPanel(encoder=str(save_tiny_encoder(tmp_path/'tiny')), dataset=ExperimentPanel.DATASETS[1], output_dir=tmp_path/'runs')
+    fixture = [TaggedSentence(w, t) for w, t in NER_SENTENCES]
+    p = ExperimentPanel(encoder=str(save_tiny_encoder(tmp_path/'tiny')), dataset=ExperimentPanel.DATASETS[1], data=(fixture * 4, fixture),
+                        output_dir=tmp_path/'runs')
     p.lr.value, p.bs.value = 3e-3, 4
     return p
 

@@ -155,7 +155,7 @@ def _train_config(args:argparse.Namespace)->TrainConfig:
 
 def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
              )->dict:
-    "Fine-tune, evaluate and save; print the reports; return the metrics written to metrics.json."
+    "Fine-tune, evaluate and save (`fit` writes the run folder); print the reports; return the metrics of metrics.json."
     cfg = _train_config(args)
     _check_args(args)
     task = get_task(args.task)
@@ -181,17 +181,11 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
     write_atomic(args.output/'train_config.json', json.dumps(saved, indent=1) + '\n')
     print(f"fine-tuning {args.model or 'the packaged all-MiniLM-L6-v2'} on {len(train)} examples ({len(train_ds)} inputs), "
           f"{args.epochs} epoch(s), into {args.output}")
-    res = fit(model, train_ds, valid_ds, cfg, output_dir=args.output, resume=args.resume)
-    # fit's metrics of the best model carry the per-type report, except after a resume (flat history rows)
-    valid = res.after if res.after and ('per_type' in res.after or 'per_class' in res.after) else evaluate(res.model, valid_ds, cfg)
-    metrics = dict(valid_before=res.before, valid=valid)
-    if args.test:
-        metrics['test'] = evaluate(res.model, _dataset(task, _read(task, args.test, args), tok, labels, args), cfg)
-    metrics.update(train_seconds=res.state.seconds, train_tokens=res.state.tokens, steps=res.state.step,
-                   best_step=res.state.best_step, stop_reason=res.state.stop_reason)
-    write_atomic(args.output/'metrics.json', json.dumps(metrics, indent=1))
+    test_ds = _dataset(task, _read(task, args.test, args), tok, labels, args) if args.test else None
+    res = fit(model, train_ds, valid_ds, cfg, output_dir=args.output, resume=args.resume, test_ds=test_ds)
+    metrics = res.metrics            # what fit wrote to metrics.json
     for split in ('valid', 'test'):
-        if split in metrics: print(f"\n{split}:\n{task.report(metrics[split])}")
+        if metrics.get(split): print(f"\n{split}:\n{task.report(metrics[split])}")
     key = cfg.metric or task.metric
     if res.before: print(f"\nvalidation {key}: {res.before[key]:.4f} before fine-tuning, {metrics['valid'][key]:.4f} after")
     print(f"model saved in {args.output} (Hugging Face layout: pipeline(model='{args.output}') loads it); "

@@ -594,7 +594,7 @@ class Collator:
 
 # %% ../nbs/02_data.ipynb #4af33a47
 class LengthGroupedSampler(Sampler):
-    "Batches of indices of similar length in a seeded random order; resumable from any batch."
+    "Batches of indices of similar length in a seeded random order, a function of the seed and the epoch alone."
     def __init__(self, lengths:Sequence[int], # the length of every item (e.g. `dataset.lengths`)
                  batch_size:int, # items per batch
                  shuffle:bool=True, # False: batches sorted longest first, for evaluation
@@ -604,7 +604,7 @@ class LengthGroupedSampler(Sampler):
                 ):
         if batch_size < 1: raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         self.lengths, self.batch_size, self.shuffle, self.group = list(lengths), batch_size, shuffle, group
-        self.seed, self.drop_last, self.epoch, self.position = seed, drop_last, 0, 0
+        self.seed, self.drop_last, self.epoch = seed, drop_last, 0
 
     def batches(self, epoch:int=0, # the epoch, which with the seed fixes the order
                )->list[list[int]]:
@@ -629,27 +629,14 @@ class LengthGroupedSampler(Sampler):
 
     def set_epoch(self, epoch:int, # the epoch to run next
                  ):
-        "Use the order of `epoch` from the next iteration on (and start it from its first batch)."
-        self.epoch, self.position = epoch, 0
+        "Use the order of `epoch` from the next iteration on (as a DataLoader's batch sampler, call it each epoch)."
+        self.epoch = epoch
 
-    def __iter__(self):
-        for b in self.batches(self.epoch)[self.position:]:
-            self.position += 1
-            yield b
-        self.position = 0
+    def __iter__(self): return iter(self.batches(self.epoch))
 
     def __len__(self):
         full, rest = divmod(len(self.lengths), self.batch_size)
         return full + (rest > 0 and not self.drop_last)
-
-    def state_dict(self)->dict:
-        "Epoch and batches already yielded in it (with a DataLoader without workers: the batches consumed)."
-        return dict(epoch=self.epoch, position=self.position)
-
-    def load_state_dict(self, state:dict, # from `state_dict`
-                       ):
-        "Resume at batch `position` of `epoch`."
-        self.epoch, self.position = state['epoch'], state['position']
 
 def padding_waste(lengths:Sequence[int], # the length of every item
                   batches:Iterable[Sequence[int]], # batches of item indices

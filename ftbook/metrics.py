@@ -52,7 +52,7 @@ def format_ner_report(m:dict, # from `ner_metrics`
     lines.append(f"{'lenient':>14} {m['precision']:9.4f} {m['recall']:9.4f} {m['f1']:9.4f} {m['entities']:9d}")
     lines.append(f"{'strict IOB2':>14} {m['strict_precision']:9.4f} {m['strict_recall']:9.4f} {m['strict_f1']:9.4f}")
     lines.append('')
-    for k, v in sorted(m['per_type'].items()):
+    for k, v in sorted(m.get('per_type', {}).items()):   # absent from a history row
         lines.append(f"{k:>14} {v['precision']:9.4f} {v['recall']:9.4f} {v['f1-score']:9.4f} {v['support']:9d}")
     lines.append(f"\n{'word accuracy':>14} {m['accuracy']:9.4f} {'':>9} {'':>9} {m['words']:9d}")
     return '\n'.join(lines)
@@ -160,7 +160,7 @@ def format_classification_report(m:dict, # metrics from `classification_metrics`
                                  )->str:
     "Per-class scores, accuracy and macro-F1 as a text table."
     lines = [f"{'':>14} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}"]
-    for k, v in m['per_class'].items():
+    for k, v in m.get('per_class', {}).items():
         lines.append(f"{k:>14} {v['precision']:9.4f} {v['recall']:9.4f} {v['f1-score']:9.4f} {v['support']:9d}")
     lines.append(f"\n{'accuracy':>14} {'':>9} {'':>9} {m['accuracy']:9.4f} {m['examples']:9d}")
     lines.append(f"{'macro f1':>14} {'':>9} {'':>9} {m['macro_f1']:9.4f}")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from fastcore.basics import patch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import (MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES,
@@ -23,8 +24,8 @@ from .losses import softmax_ce
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'SEQUENCE_HEAD_STYLES', 'TASKS', 'FREEZE', 'TokenClassificationHead', 'SequenceClassificationHead',
-           'SpanHead', 'TaskOutput', 'TaskModel', 'save_pretrained', 'read_weights', 'load_weights', 'from_pretrained',
-           'layer_of', 'num_layers', 'parameter_counts', 'freeze', 'param_groups']
+           'SpanHead', 'TaskOutput', 'TaskModel', 'read_weights', 'load_weights', 'layer_of', 'num_layers',
+           'parameter_counts', 'freeze', 'param_groups']
 
 # %% ../nbs/03_models.ipynb #2684a4b7
 class TokenClassificationHead(nn.Module):
@@ -211,6 +212,7 @@ def _hf_state(model:TaskModel)->dict[str, torch.Tensor]:
     return {(names[k] if k in names else f'{prefix}.{k[len("encoder."):]}'): v.detach().contiguous().cpu()
             for k, v in model.state_dict().items() if k != 'class_weights'}
 
+@patch
 def save_pretrained(self:TaskModel, path:str|Path, # the folder to write into (created if needed)
                     tokenizer:PreTrainedTokenizerBase|None=None, # saved alongside, so the folder is self-contained
                    )->Path:
@@ -235,8 +237,6 @@ def save_pretrained(self:TaskModel, path:str|Path, # the folder to write into (c
         fsync_path(path)
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return path
-
-TaskModel.save_pretrained = save_pretrained
 
 # %% ../nbs/03_models.ipynb #214a42ff
 _TASK_OF_ARCH = {'ForTokenClassification': 'token', 'ForSequenceClassification': 'sequence', 'ForQuestionAnswering': 'span'}
@@ -282,7 +282,8 @@ def load_weights(model:TaskModel, # the model to load into, in place
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)   # strict but for the optional buffers
     return model
 
-def from_pretrained(path:str|Path, # a folder saved by `TaskModel.save_pretrained` or by a transformers *For* model
+@patch(cls_method=True)
+def from_pretrained(cls:TaskModel, path:str|Path, # a folder saved by `TaskModel.save_pretrained` or by a transformers *For* model
                     **kwargs, # passed to `TaskModel` (e.g. class_weights, label_smoothing, dropout)
                    )->TaskModel:
     "Load a task model saved in the Hugging Face layout, checking that every weight is used and none is missing."
@@ -293,10 +294,8 @@ def from_pretrained(path:str|Path, # a folder saved by `TaskModel.save_pretraine
     if task is None: raise ValueError(f"{path}: config.json names no token, sequence or span model ({cfg.architectures}); "
                                       "to start from a plain encoder use TaskModel.from_encoder.")
     labels = LabelSet([cfg.id2label[i] for i in range(len(cfg.id2label))]) if task != 'span' else None
-    model = TaskModel(AutoModel.from_config(cfg), task, labels, pooling=getattr(cfg, 'ftbook_pooling', 'cls'), **kwargs)
+    model = cls(AutoModel.from_config(cfg), task, labels, pooling=getattr(cfg, 'ftbook_pooling', 'cls'), **kwargs)
     return load_weights(model, read_weights(path), path)
-
-TaskModel.from_pretrained = staticmethod(from_pretrained)
 
 # %% ../nbs/03_models.ipynb #58911e14
 _LAYER = re.compile(r'(?:^|\.)layers?\.(\d+)\.')

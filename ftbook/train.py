@@ -27,7 +27,8 @@ from .tasks import get_task
 # %% auto #0
 __all__ = ['SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'ConfigError', 'TrainConfig', 'SparseEmbeddingGrads', 'train_step',
            'make_optimizer', 'make_scheduler', 'forward_all', 'evaluate', 'History', 'TrainState', 'Callback',
-           'checkpoints', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'FitResult', 'fit']
+           'checkpoints', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'FitResult', 'resume_state',
+           'Tracker', 'StepLog', 'save_run_checkpoint', 'write_run', 'fit']
 
 # %% ../nbs/05_train.ipynb #fef26800
 class ConfigError(ValueError):
@@ -336,6 +337,8 @@ class TrainState:
     stop_reason: str = ''        # why it stopped early, for the report
     history: History = field(default_factory=History)  # the logs and evaluations so far
     metrics: dict | None = None  # the last evaluation's metrics
+    before: dict | None = None   # the validation metrics before training
+    best_metrics: dict | None = None  # the best evaluation's metrics, per type included (kept in checkpoints)
 
 class Callback:
     "Override any of these; `fit` calls them on the main process and on every other."
@@ -432,6 +435,8 @@ class FitResult:
     before: dict | None         # validation metrics of the model before training
     after: dict | None          # validation metrics of the returned model
     state: TrainState           # the run's final state
+    test: dict | None = None    # test metrics of the returned model, when `fit` was given a test set
+    metrics: dict = field(default_factory=dict)  # everything `metrics.json` holds
 
 # configuration fields that must not change when a run is resumed, since the data order or the schedule depend on them
 RESUME_FIELDS = ('lr', 'epochs', 'bs', 'grad_accum', 'weight_decay', 'warmup', 'schedule', 'max_grad_norm', 'layer_decay',
@@ -439,154 +444,277 @@ RESUME_FIELDS = ('lr', 'epochs', 'bs', 'grad_accum', 'weight_decay', 'warmup', '
 
 def _flat(metrics:dict)->dict: return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
 
+# %% ../nbs/05_train.ipynb #a184d4fc
+def resume_state(out:str|Path, # the run folder
+                 model:TaskModel, # loaded in place
+                 optimizer, # loaded in place
+                 scheduler, # loaded in place
+                 scaler, # loaded in place
+                 cfg:TrainConfig, # the settings of the run that goes on
+                )->tuple[TrainState, dict|None]:
+    "The state of the run in `out` from its newest checkpoint, and its best weights; an error if the settings changed."
+    found = checkpoints(out, tidy=False)
+    if not found: raise FileNotFoundError(f"{out}: no checkpoint to resume from.")
+    state, saved_cfg, best = load_checkpoint(found[-1], model, optimizer, scheduler, scaler)
+    changed = [f for f in RESUME_FIELDS if saved_cfg.get(f) != getattr(cfg, f)]
+    if changed: raise ValueError(f"Cannot resume with a different {', '.join(changed)}: the run used "
+                                 + ', '.join(f'{f}={saved_cfg.get(f)!r}' for f in changed) + '.')
+    state.stop, state.stop_reason = False, ''    # the stop that ended the earlier run is over
+    evals = state.history.evals                  # checkpoints of older ftbook kept only the flat history rows
+    if state.before is None and evals and evals[0]['step'] == 0: state.before = evals[0]
+    if state.best_metrics is None: state.best_metrics = next((e for e in evals if e['step'] == state.best_step), None)
+    return state, best
+
+# %% ../nbs/05_train.ipynb #fe8da60f
+class Tracker:
+    "Evaluations into the history; the best model's weights and metrics; early stopping after `patience` evaluations."
+    def __init__(self, metric:str, # what picks the best model; 'loss' is minimised, anything else maximised
+                 patience:int|None=None, # evaluations without improvement before stopping (None: never)
+                 best_weights:dict|None=None, # the best weights so far, as a resumed run has them
+                ):
+        self.metric, self.patience, self.best_weights = metric, patience, best_weights
+
+    def update(self, state:TrainState, # the run's state, updated in place
+               metrics:dict, # the evaluation of the model at `state.step`
+               model:TaskModel, # whose weights are kept if they are the best
+              )->dict:
+        "Record `metrics`; keep the weights if they are the best; set `state.stop` when patience runs out. Returns `metrics`."
+        if self.metric not in metrics:
+            raise ConfigError('metric', f"must name a validation metric: one of {sorted(_flat(metrics))}, got {self.metric!r}.")
+        state.metrics = metrics
+        state.history.log(kind='eval', step=state.step, epoch=state.epoch, **_flat(metrics))
+        value = metrics[self.metric]
+        if state.best is None or (value < state.best if self.metric == 'loss' else value > state.best):
+            state.best, state.best_step, state.bad_evals, state.best_metrics = value, state.step, 0, metrics
+            self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if v is not None}
+        else:
+            state.bad_evals += 1
+            if self.patience and state.bad_evals >= self.patience:
+                state.stop, state.stop_reason = True, f'early stopping: no better {self.metric} in {self.patience} evaluations'
+        return metrics
+
+# %% ../nbs/05_train.ipynb #785bf00f
+class StepLog:
+    "Step losses summed on the device between logs, the first non-finite one, and tokens per second of training time."
+    def __init__(self, device:torch.device, # where the losses are
+                 state:TrainState, # the run's state (its tokens so far)
+                ):
+        self.device, self.bad = device, torch.full((), -1, device=device)   # the first step whose loss was not finite
+        self._reset(state.tokens)
+
+    def _reset(self, tokens:int):
+        self.loss, self.n, self.t, self.tokens = torch.zeros((), device=self.device), 0, time.perf_counter(), tokens
+
+    def add(self, loss:torch.Tensor, # the step's loss, a device scalar
+            step:int, # the step it belongs to
+           ):
+        "Add a step's loss, without reading it."
+        self.loss += loss; self.n += 1
+        self.bad = torch.where((self.bad < 0) & ~torch.isfinite(loss), step, self.bad)   # no host sync
+
+    def check_finite(self, state:TrainState, # the run's state
+                     out:Path|None, # the run folder, to name the last good checkpoint
+                    ):
+        "Raise `NonFiniteLossError` if a step's loss was not finite (a read from the device)."
+        if int(self.bad) >= 0:
+            last = checkpoints(out, tidy=False)[-1:] if out else []
+            raise NonFiniteLossError(f"The training loss is not finite at step {int(self.bad)} (epoch {state.epoch + 1}); "
+                                     f"training stopped. The last checkpoint written{' (' + str(last[0]) + ')' if last else ''} "
+                                     "holds finite weights. Lower the learning rate, clip gradients, or use bf16 instead of fp16.")
+
+    def write(self, state:TrainState, # the run's state: seconds, loss and a history row are added
+              optimizer, # for the learning rate
+              world:int=1, # processes, each counting its own tokens
+             )->dict:
+        "Log the steps since the last log; return the progress bar's numbers."
+        now = time.perf_counter()
+        state.seconds += now - self.t
+        state.loss = (self.loss / self.n).item()
+        tps = (state.tokens - self.tokens) / max(now - self.t, 1e-9) * world
+        state.history.log(kind='step', step=state.step, epoch=state.epoch, loss=state.loss, lr=optimizer.param_groups[-1]['lr'],
+                          tokens_per_s=tps, seconds=state.seconds)
+        self._reset(state.tokens)
+        return dict(loss=f'{state.loss:.4f}', tok_s=f'{tps:,.0f}')
+
+    @contextlib.contextmanager
+    def paused(self):
+        "Time spent inside does not count as training time."
+        t = time.perf_counter()
+        try: yield
+        finally: self.t += time.perf_counter() - t
+
+# %% ../nbs/05_train.ipynb #68ca0769
+def save_run_checkpoint(out:Path, # the run folder
+                        model:TaskModel, # the model being trained
+                        optimizer, # its optimizer
+                        scheduler, # its learning-rate schedule
+                        scaler, # its gradient scaler
+                        state:TrainState, # where the run is
+                        cfg:TrainConfig, # its settings
+                        best_weights:dict|None, # the best evaluation's weights
+                        tokenizer=None, # saved with the model
+                       )->Path:
+    "Write `checkpoint-STEP` (the best weights inside it when the best evaluation has no checkpoint of its own); keep it and the best's."
+    path, best = out/CHECKPOINT.format(step=state.step), out/CHECKPOINT.format(step=state.best_step)
+    own_best = state.best_step in (None, state.step) or (best/'trainer_state.json').exists()
+    save_checkpoint(path, model, optimizer, scheduler, scaler, state, cfg, None if own_best else best_weights, tokenizer)
+    _prune(out, {path.name, best.name})     # keep the newest and the best
+    return path
+
+def write_run(out:Path, # the run folder
+              model:TaskModel, # the best model
+              tokenizer, # its tokenizer
+              history:History, # the run's logs and evaluations
+              metric:str, # the selection metric, drawn beside the loss
+              metrics:dict, # what metrics.json holds
+             ):
+    "The run folder's final files: the model at its root (Hugging Face layout), history.csv, training_curves.png, metrics.json."
+    model.save_pretrained(out, tokenizer=tokenizer)     # at the root, as Trainer's output_dir
+    history.to_csv(out/'history.csv')
+    import matplotlib.pyplot as plt
+    plt.close(history.plot(metric, out/'training_curves.png'))
+    write_atomic(out/'metrics.json', json.dumps(metrics, indent=1))
+
 # %% ../nbs/05_train.ipynb #1bd82fd5
-def fit(model:TaskModel, # the model to fine-tune (changed in place and returned)
-        train_ds, # a labelled TokenClassificationDataset or TextClassificationDataset
-        valid_ds=None, # the same kind of dataset for evaluation, early stopping and picking the best model
-        cfg:TrainConfig|None=None, # settings; TrainConfig() by default
-        callbacks:Sequence[Callback]=(), # called at the start, after each step and evaluation, at the end
-        output_dir:str|Path|None=None, # the run folder: the model, checkpoints, history and metrics (None: nowhere)
-        resume:bool=False, # continue from the newest checkpoint in output_dir
-       )->FitResult:
-    "Fine-tune `model` on `train_ds`; return the best model, its history and metrics before and after."
-    cfg = cfg or TrainConfig()
-    task, out = get_task(train_ds), (Path(output_dir) if output_dir is not None else None)
-    metric = cfg.metric or task.metric
-    if cfg.patience and valid_ds is None: raise ValueError("patience needs a validation set (valid_ds) to watch.")
+def _check_fit(model, datasets, cfg, out, resume):
+    "Errors a run would otherwise meet late: patience without validation data, resume without a folder, other labels."
+    if cfg.patience and datasets[1] is None: raise ValueError("patience needs a validation set (valid_ds) to watch.")
     if resume and out is None: raise ValueError("resume=True needs the output_dir of the run to resume.")
-    for ds in (train_ds, valid_ds):
+    for ds in datasets:
         if ds is not None: model.check_labels(ds.labels)
+
+@dataclass
+class _Run:
+    "Where and how a run trains: processes, device, precision, optimizer, schedule, scaler, batches, total steps, the model to call."
+    acc: Accelerator; device: torch.device; precision: str; optimizer: torch.optim.Optimizer; scheduler: object
+    scaler: torch.amp.GradScaler; sampler: LengthGroupedSampler; total: int
+    ddp: torch.nn.Module                   # the model, wrapped for several processes
+    sparse: SparseEmbeddingGrads | None     # sparse word-embedding gradients (one CPU process; DDP needs dense ones)
+    class_weights: torch.Tensor | None      # the model's class weights, on the CPU
+    @property
+    def world(self)->int: return self.acc.num_processes
+    @property
+    def rank(self)->int: return self.acc.process_index
+    @property
+    def main(self)->bool: return self.acc.is_main_process
+
+def _setup(model:TaskModel, train_ds, cfg:TrainConfig)->_Run:
+    "Seed, freeze and place the model; build the optimizer, the batches, the schedule over the run's steps and the scaler."
     device = get_device(cfg.device)
     acc = Accelerator(cpu=device.type == 'cpu')
-    rank, world, main = acc.process_index, acc.num_processes, acc.is_main_process
-    if world > 1: device = acc.device
+    if acc.num_processes > 1: device = acc.device
     precision = get_precision(cfg.precision, device)
     set_seed(cfg.seed)
     freeze(model, cfg.freeze)
     model.to(device).train()
     optimizer = make_optimizer(model, cfg, device)
     sampler = LengthGroupedSampler(train_ds.lengths, cfg.bs, group=cfg.group if cfg.group_by_length else 1, seed=cfg.seed)
-    per_epoch = math.ceil(len(_shard(sampler.batches(0), rank, world)) / cfg.grad_accum)
+    per_epoch = math.ceil(len(_shard(sampler.batches(0), acc.process_index, acc.num_processes)) / cfg.grad_accum)
     total = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
-    scheduler = make_scheduler(optimizer, cfg, total)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
-    state, best_state, best_metrics, before = TrainState(total_steps=total), None, None, None
-    if out is not None and main:
+    world = acc.num_processes
+    return _Run(acc, device, precision, optimizer, make_scheduler(optimizer, cfg, total),
+                torch.amp.GradScaler(device.type, enabled=precision == 'fp16'), sampler, total,
+                acc.prepare_model(model) if world > 1 else model,
+                SparseEmbeddingGrads(model) if device.type == 'cpu' and world == 1 else None,
+                None if model.class_weights is None else model.class_weights.cpu())
+
+def _start(out:Path|None, resume:bool, model:TaskModel, r:_Run, cfg:TrainConfig)->tuple[TrainState, dict|None]:
+    "Tidy the run folder, then a fresh state (an earlier run's checkpoints removed) or the newest checkpoint's."
+    if out is not None and r.main:
         remove_partial(out)     # what a kill while saving left
         stale = [] if resume else checkpoints(out, tidy=False)
         if stale:               # another run's: a later resume must not take them for this one's
             warnings.warn(f"{out} holds checkpoints of an earlier run ({', '.join(p.name for p in stale)}); they are removed because "
                           "this run starts afresh. To continue that run instead, pass resume=True (ftbook train --resume).")
             _prune(out, set())
-    acc.wait_for_everyone()
-    if resume:
-        found = checkpoints(out, tidy=False)
-        if not found: raise FileNotFoundError(f"{out}: no checkpoint to resume from.")
-        state, saved_cfg, best_state = load_checkpoint(found[-1], model, optimizer, scheduler, scaler)
-        state.stop, state.stop_reason = False, ''    # the stop that ended the earlier run is over
-        changed = [f for f in RESUME_FIELDS if saved_cfg.get(f) != getattr(cfg, f)]
-        if changed: raise ValueError(f"Cannot resume with a different {', '.join(changed)}: the run used "
-                                     + ', '.join(f'{f}={saved_cfg.get(f)!r}' for f in changed) + '.')
-        evals = state.history.evals
-        before = evals[0] if evals and evals[0]['step'] == 0 else None
-        best_metrics = next((r for r in evals if r['step'] == state.best_step), None)
-    ddp = acc.prepare_model(model) if world > 1 else model
-    sparse = SparseEmbeddingGrads(model) if device.type == 'cpu' and world == 1 else None   # DDP needs dense gradients
-    class_weights = None if model.class_weights is None else model.class_weights.cpu()
-    bar = tqdm(total=total, initial=state.step, desc='training', unit='step', disable=not (cfg.progress and main))
+    r.acc.wait_for_everyone()
+    if not resume: return TrainState(total_steps=r.total), None
+    return resume_state(out, model, r.optimizer, r.scheduler, r.scaler, cfg)
 
-    def evaluate_now():
-        nonlocal best_state, best_metrics
-        m = evaluate(ddp, valid_ds, cfg, acc)
-        if metric not in m: raise ConfigError('metric', f"must name a validation metric: one of {sorted(_flat(m))}, got {metric!r}.")
-        state.metrics = m
-        state.history.log(kind='eval', step=state.step, epoch=state.epoch, **_flat(m))
-        value = m[metric]
-        if state.best is None or (value < state.best if metric == 'loss' else value > state.best):
-            state.best, state.best_step, state.bad_evals, best_metrics = value, state.step, 0, m
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if v is not None}
-        else:
-            state.bad_evals += 1
-            if cfg.patience and state.bad_evals >= cfg.patience:
-                state.stop, state.stop_reason = True, f'early stopping: no better {metric} in {cfg.patience} evaluations'
+def _micro_batches(loader, grad_accum:int, state:TrainState, n_batches:int):
+    "Lists of `grad_accum` batches (fewer at the end of the epoch), each batch counted in `state.batch`, its tokens in `state.tokens`."
+    micro = []
+    for batch in loader:
+        micro.append(batch); state.batch += 1
+        if len(micro) < grad_accum and state.batch < n_batches: continue
+        state.tokens += sum(int(b['attention_mask'].sum()) for b in micro)
+        yield micro
+        micro = []
+
+def _finish(model:TaskModel, tracker:Tracker, test_ds, cfg:TrainConfig, r:_Run, state:TrainState, out:Path|None, tokenizer,
+            metric:str)->tuple[dict|None, dict]:
+    "Restore the best weights, score the test set, write the run's files; return the test metrics and metrics.json's content."
+    if tracker.best_weights is not None and state.best_step != state.step: load_weights(model, tracker.best_weights, 'the best evaluation')
+    test = evaluate(model, test_ds, cfg, r.acc) if test_ds is not None else None
+    metrics = dict(valid_before=state.before, valid=state.best_metrics, **({'test': test} if test else {}), best_step=state.best_step,
+                   steps=state.step, train_seconds=state.seconds, train_tokens=state.tokens * r.world, stop_reason=state.stop_reason)
+    if out is not None and r.main: write_run(out, model, tokenizer, state.history, metric, metrics)
+    r.acc.wait_for_everyone()
+    return test, metrics
+
+# %% ../nbs/05_train.ipynb #5e6080aa
+def fit(model:TaskModel, # the model to fine-tune (changed in place and returned)
+        train_ds, # a labelled dataset of a registered task (tasks chapter)
+        valid_ds=None, # the same kind of dataset for evaluation, early stopping and picking the best model
+        cfg:TrainConfig|None=None, # settings; TrainConfig() by default
+        callbacks:Sequence[Callback]=(), # called at the start, after each step and evaluation, at the end
+        output_dir:str|Path|None=None, # the run folder: the model, checkpoints, history and metrics (None: nowhere)
+        resume:bool=False, # continue from the newest checkpoint in output_dir
+        test_ds=None, # scored with the best model at the end, into `metrics.json` and `FitResult.test`
+       )->FitResult:
+    "Fine-tune `model` on `train_ds`; return the best model, its history and metrics before and after."
+    cfg, out = cfg or TrainConfig(), (Path(output_dir) if output_dir is not None else None)
+    metric = cfg.metric or get_task(train_ds).metric
+    _check_fit(model, (train_ds, valid_ds, test_ds), cfg, out, resume)
+    r = _setup(model, train_ds, cfg)
+    state, best_weights = _start(out, resume, model, r, cfg)
+    tracker, log = Tracker(metric, cfg.patience, best_weights), StepLog(r.device, state)
+    bar = tqdm(total=r.total, initial=state.step, desc='training', unit='step', disable=not (cfg.progress and r.main))
+
+    def evaluate_now()->int:
+        m = tracker.update(state, evaluate(r.ddp, valid_ds, cfg, r.acc), model)
         for cb in callbacks: cb.on_evaluate(state, m)
-        if main and cfg.progress: bar.write(f"step {state.step}: " + ', '.join(f'{k} {m[k]:.4f}' for k in (metric, 'loss') if k in m))
-        return m
-
-    def check_finite():
-        if int(bad_step) >= 0:   # reading a device value: a host sync
-            last = checkpoints(out, tidy=False)[-1:] if out else []
-            raise NonFiniteLossError(f"The training loss is not finite at step {int(bad_step)} (epoch {state.epoch + 1}); "
-                                     f"training stopped. The last checkpoint written{' (' + str(last[0]) + ')' if last else ''} "
-                                     "holds finite weights. Lower the learning rate, clip gradients, or use bf16 instead of fp16.")
-
-    def checkpoint():
-        check_finite()
-        if out is not None and main:
-            path, best = out/CHECKPOINT.format(step=state.step), out/CHECKPOINT.format(step=state.best_step)
-            own_best = state.best_step in (None, state.step) or (best/'trainer_state.json').exists()
-            save_checkpoint(path, model, optimizer, scheduler, scaler, state, cfg, None if own_best else best_state, train_ds.tokenizer)
-            _prune(out, {path.name, best.name})     # keep the newest and the best
-        acc.wait_for_everyone()
+        if r.main and cfg.progress: bar.write(f"step {state.step}: " + ', '.join(f'{k} {m[k]:.4f}' for k in (metric, 'loss') if k in m))
+        return state.step
+    def checkpoint()->int:
+        log.check_finite(state, out)
+        if out is not None and r.main:
+            save_run_checkpoint(out, model, r.optimizer, r.scheduler, r.scaler, state, cfg, tracker.best_weights, train_ds.tokenizer)
+        r.acc.wait_for_everyone()
+        return state.step
 
     for cb in callbacks: cb.on_train_begin(state)
-    if valid_ds is not None and not resume: before = _flat(evaluate_now())
-    bad_step = torch.full((), -1, device=device)   # the first step whose loss was not finite, kept on the device
-    run_loss, run_n = torch.zeros((), device=device), 0
-    t_log, tokens_log, evaluated, saved = time.perf_counter(), state.tokens, state.step, state.step
+    if valid_ds is not None and not resume: evaluate_now(); state.before = state.metrics
+    evaluated = saved = state.step
     try:
         while state.epoch < cfg.epochs and not state.stop:
-            batches = _shard(sampler.batches(state.epoch), rank, world)
-            micro = []
-            for batch in _loader(train_ds, batches[state.batch:], device, cfg.pad_to_multiple_of, cfg.num_workers):
-                micro.append(batch); state.batch += 1
-                if len(micro) < cfg.grad_accum and state.batch < len(batches): continue
-                state.tokens += sum(int(b['attention_mask'].sum()) for b in micro)
-                loss = train_step(ddp, micro, optimizer, scheduler, scaler, device, precision, cfg.max_grad_norm,
-                                  acc.no_sync if world > 1 else None, class_weights, sparse)
-                micro, state.step = [], state.step + 1
-                run_loss += loss; run_n += 1
-                bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss), state.step, bad_step)  # no host sync
-                bar.update(1)
-                last = state.step >= total
-                if state.step % cfg.log_every == 0 or last or device.type != 'cuda': check_finite()  # free on a CPU
-                if state.step % cfg.log_every == 0 or last:
-                    now = time.perf_counter()
-                    state.seconds += now - t_log
-                    state.loss = (run_loss / run_n).item()
-                    tps = (state.tokens - tokens_log) / max(now - t_log, 1e-9) * world
-                    state.history.log(kind='step', step=state.step, epoch=state.epoch, loss=state.loss,
-                                      lr=optimizer.param_groups[-1]['lr'], tokens_per_s=tps, seconds=state.seconds)
-                    bar.set_postfix(loss=f'{state.loss:.4f}', tok_s=f'{tps:,.0f}')
-                    run_loss, run_n, t_log, tokens_log = torch.zeros((), device=device), 0, now, state.tokens
+            batches = _shard(r.sampler.batches(state.epoch), r.rank, r.world)
+            loader = _loader(train_ds, batches[state.batch:], r.device, cfg.pad_to_multiple_of, cfg.num_workers)
+            for micro in _micro_batches(loader, cfg.grad_accum, state, len(batches)):
+                loss = train_step(r.ddp, micro, r.optimizer, r.scheduler, r.scaler, r.device, r.precision, cfg.max_grad_norm,
+                                  r.acc.no_sync if r.world > 1 else None, r.class_weights, r.sparse)
+                state.step += 1; bar.update(1); log.add(loss, state.step)
+                last = state.step >= r.total
+                if state.step % cfg.log_every == 0 or last or r.device.type != 'cuda': log.check_finite(state, out)   # free on a CPU
+                if state.step % cfg.log_every == 0 or last: bar.set_postfix(log.write(state, r.optimizer, r.world))
                 if last: state.stop, state.stop_reason = True, state.stop_reason or 'done'
-                pause = time.perf_counter()
-                if valid_ds is not None and cfg.eval_every and state.step % cfg.eval_every == 0:
-                    evaluate_now(); evaluated = state.step
-                if (cfg.save_every and state.step % cfg.save_every == 0) or (evaluated == state.step and not cfg.save_every):
-                    checkpoint(); saved = state.step
-                for cb in callbacks: cb.on_step_end(state)
-                t_log += time.perf_counter() - pause  # evaluation and saving are not training time
+                with log.paused():    # evaluation and saving are not training time
+                    if valid_ds is not None and cfg.eval_every and state.step % cfg.eval_every == 0: evaluated = evaluate_now()
+                    if (cfg.save_every and state.step % cfg.save_every == 0) or (evaluated == state.step and not cfg.save_every):
+                        saved = checkpoint()
+                    for cb in callbacks: cb.on_step_end(state)
                 if state.stop: break
             if state.batch >= len(batches):   # the epoch is complete
                 state.epoch, state.batch = state.epoch + 1, 0
-                if valid_ds is not None and not cfg.eval_every and evaluated != state.step:
-                    evaluate_now(); evaluated = state.step
-                    if not cfg.save_every: checkpoint(); saved = state.step
+                with log.paused():
+                    if valid_ds is not None and not cfg.eval_every and evaluated != state.step:
+                        evaluated = evaluate_now()
+                        if not cfg.save_every: saved = checkpoint()
     finally:  # also when a non-finite loss or an interrupt ends the run
         bar.close()
-        if sparse is not None: sparse.close()
+        if r.sparse is not None: r.sparse.close()
     if valid_ds is not None and evaluated != state.step: evaluate_now()
     if out is not None and saved != state.step: checkpoint()
-    if best_state is not None and state.best_step != state.step: load_weights(model, best_state, 'the best evaluation')
-    after = best_metrics   # full metrics, per-type report included (flat when restored from a checkpoint's history)
-    if out is not None and main:
-        model.save_pretrained(out, tokenizer=train_ds.tokenizer)     # at the root, as Trainer's output_dir
-        state.history.to_csv(out/'history.csv')
-        import matplotlib.pyplot as plt
-        plt.close(state.history.plot(metric, out/'training_curves.png'))
-        write_atomic(out/'metrics.json', json.dumps(dict(valid_before=before, valid=after, best_step=state.best_step,
-            steps=state.step, train_seconds=state.seconds, train_tokens=state.tokens * world, stop_reason=state.stop_reason), indent=1))
-    acc.wait_for_everyone()
+    test, metrics = _finish(model, tracker, test_ds, cfg, r, state, out, train_ds.tokenizer, metric)
     for cb in callbacks: cb.on_train_end(state)
-    return FitResult(model, state.history, before, after, state)
+    return FitResult(model, state.history, state.before, state.best_metrics, state, test, metrics)

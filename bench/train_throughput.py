@@ -16,7 +16,7 @@ that implies, as a share of this machine's measured fp32 matmul peak, and valida
 - trainer_grouped: the same with `group_by_length=True`
 - original:        the original guide's loop: every batch padded to 128, plain AdamW, a constant learning rate
 """
-import argparse, math, sys, tempfile, time
+import argparse, sys, tempfile, time
 from pathlib import Path
 
 import torch
@@ -120,9 +120,9 @@ def main():
             print(f"  {name:16s} {r['tokens_per_s']:8,.0f} real tokens/s  {r['seconds']:6.1f} s  F1 {r['f1']:.4f}", flush=True)
     print(f"\n| run | real tokens/s | vs trainer_grouped | vs original | model GFLOP/s | share of fp32 peak | valid F1 |\n|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        g = r['tokens_per_s'] / results['trainer_grouped']['tokens_per_s'] if 'trainer_grouped' in results else math.nan
-        s = r['tokens_per_s'] / results['original']['tokens_per_s'] if 'original' in results else math.nan
-        print(f"| {name} | {r['tokens_per_s']:,.0f} | {g:.2f}x | {s:.2f}x | {r['flops_per_s'] / 1e9:.1f} | {r['peak_share']:.1%} | {r['f1']:.4f} |")
+        ratio = lambda ref: f"{r['tokens_per_s'] / results[ref]['tokens_per_s']:.2f}x" if ref in results else '—'   # not run: no ratio
+        print(f"| {name} | {r['tokens_per_s']:,.0f} | {ratio('trainer_grouped')} | {ratio('original')} | {r['flops_per_s'] / 1e9:.1f} | "
+              f"{r['peak_share']:.1%} | {r['f1']:.4f} |")
     if a.json: save_results(a.json, command='bench/train_throughput.py ' + ' '.join(sys.argv[1:]), n_train=a.n_train, n_valid=a.n_valid,
                             peak_flops=peak, runs=results, seconds=time.perf_counter() - start)
 

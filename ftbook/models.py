@@ -23,9 +23,9 @@ from .data import LabelSet
 from .losses import softmax_ce
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'SEQUENCE_HEAD_STYLES', 'TASKS', 'FREEZE', 'TokenClassificationHead', 'SequenceClassificationHead',
-           'SpanHead', 'TaskOutput', 'TaskModel', 'read_weights', 'load_weights', 'layer_of', 'num_layers',
-           'parameter_counts', 'freeze', 'param_groups']
+__all__ = ['ACTIVATIONS', 'SEQUENCE_HEAD_STYLES', 'HEAD_CLASSES', 'FREEZE', 'TokenClassificationHead',
+           'SequenceClassificationHead', 'SpanHead', 'TaskOutput', 'TaskModel', 'read_weights', 'load_weights',
+           'layer_of', 'num_layers', 'parameter_counts', 'freeze', 'param_groups']
 
 # %% ../nbs/03_models.ipynb #2684a4b7
 class TokenClassificationHead(nn.Module):
@@ -103,8 +103,8 @@ SEQUENCE_HEAD_STYLES = {
     'camembert':   (True, 'tanh', 'classifier.dense', 'classifier.out_proj'),
     'electra':     (True, 'gelu', 'classifier.dense', 'classifier.out_proj'),
 }
-# task -> transformers' map of model types to their `*For*` class names, for the parity checks and loading
-TASKS = {'token': MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES, 'sequence': MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+# head ('token', 'sequence', 'span') -> transformers' map of model types to their `*For*` class names, for parity and loading
+HEAD_CLASSES = {'token': MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES, 'sequence': MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
          'span': MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES}
 
 @dataclass
@@ -132,7 +132,7 @@ class TaskModel(nn.Module):
                  label_smoothing:float=0.0, # loss label smoothing
                 ):
         super().__init__()
-        if task not in TASKS: raise ValueError(f"task must be one of {list(TASKS)}, got {task!r}.")
+        if task not in HEAD_CLASSES: raise ValueError(f"task must be one of {list(HEAD_CLASSES)}, got {task!r}.")
         if task != 'span' and labels is None: raise ValueError(f"A {task} classification model needs labels=LabelSet(...).")
         self.encoder, self.task, self.labels, self.pooling, self.label_smoothing = encoder, task, labels, pooling, label_smoothing
         cfg, hidden = encoder.config, encoder.config.hidden_size if hasattr(encoder.config, 'hidden_size') else encoder.config.dim
@@ -202,7 +202,7 @@ def _hf_head_names(model:TaskModel)->dict[str, str]:
 
 def _compatible(model:TaskModel)->bool:
     "Does `transformers`' Auto class for the task rebuild exactly this model?"
-    if model.encoder.config.model_type not in TASKS[model.task]: return False
+    if model.encoder.config.model_type not in HEAD_CLASSES[model.task]: return False
     return model.task != 'sequence' or (model.pooling == 'cls' and model.encoder.config.model_type in SEQUENCE_HEAD_STYLES)
 
 # %% ../nbs/03_models.ipynb #6c36b42e
@@ -219,7 +219,7 @@ def save_pretrained(self:TaskModel, path:str|Path, # the folder to write into (c
     "Save in the Hugging Face layout: config.json, model.safetensors and the tokenizer, each file replaced atomically."
     cfg = self.encoder.config.__class__.from_dict(self.encoder.config.to_dict())
     compatible = _compatible(self)
-    cfg.architectures = [TASKS[self.task][cfg.model_type]] if compatible else None
+    cfg.architectures = [HEAD_CLASSES[self.task][cfg.model_type]] if compatible else None
     if self.labels is not None:
         cfg.id2label, cfg.label2id = self.labels.id2label, dict(self.labels.label2id)
     cfg.ftbook_task, cfg.ftbook_pooling = self.task, self.pooling

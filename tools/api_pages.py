@@ -1,12 +1,13 @@
-"""Write the API reference pages `nbs/api/*.ipynb` from the package: one page per module, every name of its
-`__all__` (and every public method of its classes) with nbdev's `show_doc`, constants with their comment and source.
+"""Write the API index `nbs/api/index.ipynb` from the package: every public name of every module, linked to
+its documentation in its chapter (nbdev's convention: the chapters' `show_doc` output is the reference), and
+the module constants, which have no `show_doc`, with their comment and source on the index itself.
 
-    python tools/api_pages.py          # (re)write nbs/api/
+    python tools/api_pages.py          # (re)write nbs/api/index.ipynb (and remove any other page there)
     python tools/api_pages.py --check  # exit 1 if nbs/api/ is not what the package gives
 
-The chapters explain the library with worked examples; these pages are the reference a user scans. They are
-generated, so that a name can never be missing from them, and checked in, so that `nbdev-docs` and
-`nbdev-preview` render them on a machine that has Quarto without running anything of ours first."""
+Generated, so that a name can never be missing; checked in, so that `nbdev-docs` and `nbdev-preview` render it
+on a machine that has Quarto without running anything of ours first. tests/test_docs.py checks that every link
+reaches its anchor."""
 import ast, hashlib, importlib, inspect, json, pkgutil, re, sys
 from pathlib import Path
 
@@ -16,7 +17,6 @@ _SRC_NB = re.compile(r'File to edit: \.\./nbs/(\S+\.ipynb)')
 
 def _cell_id(*parts): return hashlib.sha1('/'.join(parts).encode()).hexdigest()[:8]
 def _md(text, *key): return dict(cell_type='markdown', id=_cell_id('md', *key), metadata={}, source=text)
-def _code(text, *key): return dict(cell_type='code', execution_count=None, id=_cell_id('code', *key), metadata={}, outputs=[], source=text)
 
 def modules()->list:
     "The package's modules that export names, in the book's order (the number of the notebook each comes from)."
@@ -65,43 +65,40 @@ def _title(nb_rel:str)->str:
             if m: return m.group(1).strip()
     return nb_rel
 
-def page(mod)->dict:
-    "The API notebook of one module."
-    name, nb_rel = mod.__name__, source_notebook(mod)
-    summary = (mod.__doc__ or '').split('\n\n')[0].strip()
-    cells = [_md(f'# {name}\n\n> {summary}', name),
-             _md(f'The reference for `{name}`: every public name, with its signature, docstring and documented parameters. '
-                 f'The chapter [{_title(nb_rel)}](../{nb_rel}) explains them with worked examples.', name, 'intro'),
-             _code(f'#| hide\nfrom nbdev.showdoc import show_doc\nfrom {name} import *\nimport {name}', name, 'imports')]
-    for sym in mod.__all__:
-        o = getattr(mod, sym)
-        if inspect.isclass(o) or inspect.isfunction(o):
-            cells.append(_code(f'show_doc({sym})', name, sym))
-            if inspect.isclass(o):
-                for meth in public_methods(o, mod): cells.append(_code(f'show_doc({sym}.{meth})', name, sym, meth))
-        else:
-            doc, code = constant_doc(mod, sym)
-            cells.append(_md(f'### {sym}\n\n*{doc}*\n\n```python\n{code}\n```', name, sym))
-    return dict(cells=cells, metadata=dict(kernelspec=dict(display_name='python3', language='python', name='python3')),
-                nbformat=4, nbformat_minor=5)
+def _anchor(name:str)->str:
+    "The id Quarto (and the offline preview) give the heading of `show_doc(name)`, or of `### name`."
+    return re.sub(r'[^\w.\-]+', '', name.lower())
 
 def index_page(mods)->dict:
-    "The API landing page: each module, its summary and its names."
-    rows = []
+    "The API index: each module with its chapter, every public name linked to its chapter's anchor; constants in full."
+    rows, consts = [], []
     for m in mods:
-        short = m.__name__.split('.', 1)[1]
+        nb_rel, short = source_notebook(m), m.__name__.split('.', 1)[1]
         summary = (m.__doc__ or '').split('\n\n')[0].strip().split('. ')[0].rstrip('.')
-        # plain link text: nbdev would turn a `name` in backticks into a second link, to the chapter
-        names = ', '.join(f'[{s}]({short}.ipynb#{s.lower()})' for s in m.__all__)   # pandoc's id of `### name`
-        rows.append(f'## [{m.__name__}]({short}.ipynb)\n\n{summary}.\n\n{names}')
-    text = ('# API reference\n\n> Every public name of the `ftbook` package, module by module.')
-    return dict(cells=[_md(text, 'api-index'), _md('\n\n'.join(rows), 'api-index', 'modules')],
-                metadata=dict(kernelspec=dict(display_name='python3', language='python', name='python3')), nbformat=4, nbformat_minor=5)
+        links = []
+        for s in m.__all__:
+            o = getattr(m, s)
+            if inspect.isclass(o) or inspect.isfunction(o):
+                # plain link text: nbdev would turn a `name` in backticks into a second link
+                links.append(f'[{s}](../{nb_rel}#{_anchor(s)})')
+                if inspect.isclass(o): links += [f'[{s}.{k}](../{nb_rel}#{_anchor(f"{s}.{k}")})' for k in public_methods(o, m)]
+            else:
+                links.append(f'[{s}](#{_anchor(s)})')
+                doc, code = constant_doc(m, s)
+                consts.append(f'### {s}\n\n`{m.__name__}`: *{doc}*\n\n```python\n{code}\n```')
+        rows.append(f'## {m.__name__}\n\n{summary}. Chapter: [{_title(nb_rel)}](../{nb_rel}).\n\n' + ', '.join(links))
+    text = ('# API reference\n\n> Every public name of the `ftbook` package, module by module, linked to where its chapter '
+            'documents it (signature, docstring, parameters) beside worked examples.')
+    cells = [_md(text, 'api-index'), _md('\n\n'.join(rows), 'api-index', 'modules'),
+             _md('## Constants\n\nModule-level values, with the comment that documents them and their source.\n\n' + '\n\n'.join(consts),
+                 'api-index', 'constants')]
+    return dict(cells=cells, metadata=dict(kernelspec=dict(display_name='python3', language='python', name='python3')),
+                nbformat=4, nbformat_minor=5)
 
 def render()->dict[Path, str]:
     "Every API page as the text nbdev-clean would leave."
     mods = modules()
-    nbs = {OUT/'index.ipynb': index_page(mods), **{OUT/f"{m.__name__.split('.', 1)[1]}.ipynb": page(m) for m in mods}}
+    nbs = {OUT/'index.ipynb': index_page(mods)}
     out = {}
     for p, nb in nbs.items():
         for c in nb['cells']: c['source'] = c['source'].splitlines(keepends=True)

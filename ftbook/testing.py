@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transformers import (AutoModel, AutoTokenizer, BertConfig, DistilBertConfig, PretrainedConfig, PreTrainedModel,
+from transformers import (AutoModel, AutoTokenizer, BertConfig, DistilBertConfig, LlamaConfig, LlamaForCausalLM, PretrainedConfig,
+                          PreTrainedModel, PreTrainedTokenizerFast,
                           PreTrainedTokenizerBase, RobertaConfig, RobertaTokenizer, XLMRobertaTokenizer)
 
 from .core import default_encoder_path, set_seed
 
 # %% auto #0
-__all__ = ['TINY_ARCHS', 'NER_SENTENCES', 'CLS_TEXTS', 'default_tokenizer', 'tiny_config', 'tiny_encoder', 'save_tiny_encoder',
-           'conll_text', 'write_conll', 'tiny_bpe_tokenizer', 'tiny_unigram_tokenizer']
+__all__ = ['TINY_ARCHS', 'NER_SENTENCES', 'CLS_TEXTS', 'CHAT_TEMPLATE', 'default_tokenizer', 'tiny_config', 'tiny_encoder',
+           'save_tiny_encoder', 'conll_text', 'write_conll', 'tiny_bpe_tokenizer', 'tiny_unigram_tokenizer',
+           'tiny_chat_tokenizer', 'tiny_decoder', 'save_tiny_decoder']
 
 # %% ../nbs/00a_testing.ipynb #06458a53
 def default_tokenizer()->PreTrainedTokenizerBase:
@@ -143,3 +145,44 @@ def tiny_unigram_tokenizer(vocab_size:int=200, # size of the learned vocabulary
     sp.train_from_iterator(_fixture_corpus(), vocab_size=vocab_size, unk_token='<unk>', show_progress=False,
                            special_tokens=['<s>', '<pad>', '</s>', '<unk>', '<mask>'])
     return XLMRobertaTokenizer(vocab=[tuple(v) for v in _trained_model(sp)['vocab']])
+
+# %% ../nbs/00a_testing.ipynb #8fa4f6f0
+# the ChatML template of SmolLM2 (without its default system prompt): a turn is <|im_start|>ROLE\nTEXT<|im_end|>\n
+CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+def tiny_chat_tokenizer(vocab_size:int=400, # size of the learned vocabulary
+                       )->PreTrainedTokenizerBase:
+    "A byte-level BPE tokenizer trained on the fixture texts, with SmolLM2's ChatML special tokens and a chat template."
+    from tokenizers import ByteLevelBPETokenizer
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(_fixture_corpus(), vocab_size=vocab_size, min_frequency=1, show_progress=False,
+                            special_tokens=['<|endoftext|>', '<|im_start|>', '<|im_end|>'])
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token='<|im_start|>', eos_token='<|im_end|>',
+                                  pad_token='<|endoftext|>')
+    tok.chat_template = CHAT_TEMPLATE
+    return tok
+
+def tiny_decoder(vocab_size:int, # the tokenizer's vocabulary size (`len(tokenizer)`)
+                 seed:int=0, # weights are initialised from this seed
+                 hidden:int=32, # hidden size
+                 layers:int=2, # number of Transformer layers
+                 heads:int=2, # attention heads
+                 **kwargs, # any other field of `LlamaConfig` (e.g. the special token ids)
+                )->PreTrainedModel:
+    "A randomly initialised tiny Llama decoder with a language-model head, in eval mode, the same for the same `seed`."
+    set_seed(seed)
+    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                      num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=512, tie_word_embeddings=True, **kwargs)
+    return LlamaForCausalLM(cfg).eval()
+
+def save_tiny_decoder(path:str|Path, # folder to write (created if needed)
+                      seed:int=0, # weight initialisation seed
+                      **kwargs, # passed to `tiny_decoder`
+                     )->Path:
+    "Write a tiny decoder and `tiny_chat_tokenizer` to `path` in Hugging Face layout; return the folder."
+    path, tok = Path(path), tiny_chat_tokenizer()
+    ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    tiny_decoder(len(tok), seed=seed, **ids, **kwargs).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

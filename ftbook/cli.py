@@ -61,7 +61,8 @@ def _input_flags(p:argparse.ArgumentParser, conll:bool=True):
     if conll:
         g.add_argument('--tag-column', type=int, default=-1, help='NER: column of the tag, 0 the first, -1 the last (default: -1)')
         g.add_argument('--word-column', type=int, default=None, help='NER: column of the word (default: 0, or 1 when the tag is column 0)')
-        g.add_argument('--scheme', type=str.upper, choices=['AUTO', 'IOB1', 'IOB2', 'BIOES'], default='AUTO',
+        g.add_argument('--scheme', type=lambda s: 'auto' if s.lower() == 'auto' else s.upper(), choices=['auto', 'IOB1', 'IOB2', 'BIOES'],
+                       default='auto',
                        help='NER: tagging scheme of the files, converted to IOB2 on reading (default: auto, detected)')
     g.add_argument('--text-column', help='classification: text column (detected by name if omitted)')
     g.add_argument('--text-b-column', help='classification: second text column, for pairs')
@@ -133,9 +134,7 @@ _READ_OPTIONS = ('tag_column', 'word_column', 'scheme', 'text_column', 'label_co
 
 def _read(task, path:Path, args, labelled:bool|None=True)->list:
     "Items of `path`, read by `task`'s reader with the reading flags."
-    options = {k: getattr(args, k) for k in _READ_OPTIONS}
-    options['scheme'] = 'auto' if args.scheme == 'AUTO' else args.scheme
-    return task.read(path, labelled, **options)
+    return task.read(path, labelled, **{k: getattr(args, k) for k in _READ_OPTIONS})
 
 def _dataset(task, items:list, tok, labels, args):
     return task.dataset(items, tok, labels, max_length=args.max_length, stride=args.stride)   # long texts: windows (data chapter)

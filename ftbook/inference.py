@@ -14,8 +14,8 @@ import torch
 from .core import get_device, get_precision
 from .data import load_tokenizer
 from .models import TaskModel
-from .tasks import get_task
-from .train import forward_all
+from .tasks import get_task, probabilities
+from .train import checkpoints, forward_all
 
 # %% auto #0
 __all__ = ['model_dir', 'Predictor']
@@ -28,7 +28,7 @@ def model_dir(path:str|Path, # a run folder or a model folder (older ftbook runs
     if (path/'config.json').exists(): return path
     if (path/'model'/'config.json').exists(): return path/'model'
     if not path.is_dir(): raise FileNotFoundError(f"{path}: no such folder. Pass a run folder (ftbook train --output) or a model folder.")
-    ckpts = sorted((p.name for p in path.glob('checkpoint-*') if (p/'config.json').exists()), key=lambda n: int(n.split('-')[1]))
+    ckpts = [p.name for p in checkpoints(path, tidy=False) if (p/'config.json').exists()]   # loadable ones, oldest first
     if ckpts: raise FileNotFoundError(f"{path}: no final model yet (the run did not finish), but checkpoints {ckpts}: "
                                       f"finish it with `ftbook train --resume --output {path}`, or pass {path/ckpts[-1]}.")
     raise FileNotFoundError(f"{path}: no model here (no config.json). Pass a run folder (ftbook train --output) or a model folder.")
@@ -63,7 +63,5 @@ class Predictor:
         task = get_task(self.model)
         items, context = task.inputs(texts)
         ds = task.dataset(items, self.tokenizer, None, max_length=self.max_length, stride=self.stride)
-        probs, _ = forward_all(self.model, ds, _probabilities, self.bs, self.precision)
+        probs, _ = forward_all(self.model, ds, probabilities, self.bs, self.precision)
         return task.results(ds, context, probs, self.model.labels)
-
-def _probabilities(logits:torch.Tensor)->torch.Tensor: return logits.float().softmax(-1)

@@ -17,7 +17,7 @@ from .data import (Collator, LabelSet, TaggedSentence, TextClassificationDataset
 from .metrics import classification_metrics, format_classification_report, format_ner_report, ner_metrics
 
 # %% auto #0
-__all__ = ['TASKS', 'NER', 'CLASSIFICATION', 'Task', 'register', 'get_task', 'conll_lines']
+__all__ = ['TASKS', 'NER', 'CLASSIFICATION', 'Task', 'register', 'get_task', 'conll_lines', 'probabilities']
 
 # %% ../nbs/04a_tasks.ipynb #a525c9df
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ def get_task(of, # a task name, a head ('token', 'sequence'), a dataset, or a mo
 # %% ../nbs/04a_tasks.ipynb #4ef41c82
 def _has_tags(path)->bool:
     "Does this CoNLL file have a tag column (more than one column on its first word lines)?"
-    lines = [l for l in open(path, 'rb').read(200_000).decode('utf-8', 'replace').split('\n')[:200] if l.strip() and not l.startswith('-DOCSTART-')]
+    with open(path, 'rb') as f: head = f.read(200_000).decode('utf-8', 'replace')
+    lines = [l for l in head.split('\n')[:200] if l.strip() and not l.startswith('-DOCSTART-')]
     return any(len(l.split('\t' if '\t' in l else None)) > 1 for l in lines)
 
 def _read_conll(path, labelled:bool|None=True, tag_column:int=-1, word_column:int|None=None, scheme:str='auto', **_):
@@ -118,7 +119,10 @@ def _read_texts(path, labelled:bool|None=True, text_column:str|None=None, label_
     "Texts of a CSV, TSV or JSON Lines file; `labelled=None`: with labels if the file has a label column."
     return read_texts(path, text=text_column, label=label_column, text_b=text_b_column, labelled=bool(labelled))
 
-def _probabilities(logits:torch.Tensor)->torch.Tensor: return logits.float().softmax(-1)
+def probabilities(logits:torch.Tensor, # (..., classes)
+                 )->torch.Tensor:
+    "The class probabilities of `logits`, in fp32: what classification evaluation keeps, and what `Predictor` reads for any task."
+    return logits.float().softmax(-1)
 
 def _decode_labels(ds:TextClassificationDataset, kept:Sequence[torch.Tensor], labels:LabelSet)->list[str]:
     return [labels.decode(int(p.argmax())) for p in ds.example_values(kept)]
@@ -141,6 +145,6 @@ def _label_table(examples:Sequence[TextExample], predicted:Sequence[str])->str:
 CLASSIFICATION = register(Task(
     name='classification', head='sequence', read=_read_texts, labels_of=lambda items: [e.label for e in items],
     label_set=lambda items: LabelSet.from_labels(e.label for e in items), dataset=TextClassificationDataset,
-    keep=_probabilities, decode=_decode_labels, gold=lambda ds: [e.label for e in ds.examples],
+    keep=probabilities, decode=_decode_labels, gold=lambda ds: [e.label for e in ds.examples],
     score=lambda gold, pred, labels: classification_metrics(gold, pred, labels.labels), report=format_classification_report,
     metric='accuracy', inputs=_texts, results=_labels, write=_label_table, file_format='csv'))

@@ -63,7 +63,7 @@ PUBLIC_API = {
     'models': ['ACTIVATIONS', 'FREEZE', 'HEAD_CLASSES', 'SEQUENCE_HEAD_STYLES', 'SequenceClassificationHead', 'SpanHead', 'TaskModel', 'TaskOutput', 'TokenClassificationHead', 'freeze', 'layer_of', 'load_weights', 'num_layers', 'param_groups', 'parameter_counts', 'read_weights'],
     'losses': ['binary_ce', 'binary_ce_grad', 'numerical_grad', 'sigmoid_bce', 'sigmoid_bce_grad', 'softmax_ce', 'softmax_ce_grad'],
     'metrics': ['ERROR_KINDS', 'classification_metrics', 'confusion', 'entity_type_confusion', 'error_breakdown', 'format_classification_report', 'format_error_breakdown', 'format_mean_std', 'format_ner_report', 'mean_std', 'ner_metrics', 'plot_confusion'],
-    'tasks': ['CLASSIFICATION', 'NER', 'TASKS', 'Task', 'conll_lines', 'get_task', 'register'],
+    'tasks': ['CLASSIFICATION', 'NER', 'TASKS', 'Task', 'conll_lines', 'get_task', 'probabilities', 'register'],
     'train': ['CHECKPOINT', 'Callback', 'ConfigError', 'FitResult', 'History', 'NonFiniteLossError', 'RESUME_FIELDS', 'SCHEDULES', 'SparseEmbeddingGrads', 'StepLog', 'Tracker', 'TrainConfig', 'TrainState', 'checkpoints', 'evaluate', 'fit', 'forward_all', 'load_checkpoint', 'make_optimizer', 'make_scheduler', 'resume_state', 'save_checkpoint', 'save_run_checkpoint', 'train_step', 'write_run'],
     'inference': ['Predictor', 'model_dir'],
     'widgets': ['AlignmentInspector', 'COLORS', 'EntityViewer', 'ExperimentPanel', 'GradientExplorer', 'highlight'],

@@ -108,16 +108,25 @@ def test_crash_while_saving_leaves_previous_checkpoint(setup, tmp_path, monkeypa
     state, cfg, _ = train.load_checkpoint(ck, m, *_opt_sched_scaler(setup, m))
     assert state.step == 2 and cfg['max_steps'] == 2
 
-def test_kill_between_renames_is_recovered(setup, tmp_path):
+TWO_EPOCHS = TrainConfig.smoke(epochs=2)   # the run the resume tests stop after step 4 and continue
+
+@pytest.fixture(scope='module')
+def uninterrupted(setup):
+    "The weights of a two-epoch run that never stopped, computed once for the resume tests."
+    return weights(fit(model_of(setup), setup['train'], None, TWO_EPOCHS).model)
+
+def _stopped_at_4(setup, folder)->Path:
+    "Run `TWO_EPOCHS` into `folder`, stopped after step 4; return its newest checkpoint."
+    fit(model_of(setup), setup['train'], None, TWO_EPOCHS, callbacks=[StopAt(4)], output_dir=folder)
+    return checkpoints(folder)[-1]
+
+def test_kill_between_renames_is_recovered(setup, tmp_path, uninterrupted):
     "A kill after the first rename of a checkpoint replace leaves only .checkpoint-N.old: resuming puts it back."
-    cfg = TrainConfig.smoke(epochs=2)
-    full = fit(model_of(setup), setup['train'], None, cfg, output_dir=tmp_path/'full')
-    fit(model_of(setup), setup['train'], None, cfg, callbacks=[StopAt(4)], output_dir=tmp_path/'r')
-    ck = checkpoints(tmp_path/'r')[-1]
+    ck = _stopped_at_4(setup, tmp_path/'r')
     os.replace(ck, ck.with_name(f'.{ck.name}.old'))
     assert checkpoints(tmp_path/'r', tidy=False) == []                  # what the old code saw: nothing to resume
-    resumed = fit(model_of(setup, seed=5), setup['train'], None, cfg, output_dir=tmp_path/'r', resume=True)
-    assert same(weights(full.model), weights(resumed.model))
+    resumed = fit(model_of(setup, seed=5), setup['train'], None, TWO_EPOCHS, output_dir=tmp_path/'r', resume=True)
+    assert same(uninterrupted, weights(resumed.model))
 
 def test_checkpoint_of_another_model_is_refused(setup, tmp_path):
     fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2), output_dir=tmp_path/'a')
@@ -231,18 +240,15 @@ def test_a_fresh_run_removes_an_earlier_runs_checkpoints_and_says_so(setup, tmp_
         fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2), output_dir=tmp_path/'r')
     assert [p.name for p in checkpoints(tmp_path/'r')] == ['checkpoint-2']     # a resume now finds this run's, not step 6
 
-def test_old_layout_checkpoint_resumes(setup, tmp_path):
+def test_old_layout_checkpoint_resumes(setup, tmp_path, uninterrupted):
     "A run folder written before checkpoint-N (checkpoint/ with weights under ftbook's names, no config) still resumes exactly."
     from safetensors.torch import save_file
-    cfg = TrainConfig.smoke(epochs=2)
-    full = fit(model_of(setup), setup['train'], None, cfg, output_dir=tmp_path/'full')
-    fit(model_of(setup), setup['train'], None, cfg, callbacks=[StopAt(4)], output_dir=tmp_path/'old')
-    ck = checkpoints(tmp_path/'old')[-1]
+    ck = _stopped_at_4(setup, tmp_path/'old')
     m = TaskModel.from_pretrained(ck)
     for f in ck.iterdir():
         if f.name not in ('training_state.pt', 'trainer_state.json'): f.unlink()
     save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(ck/'model.safetensors'))
     os.replace(ck, tmp_path/'old'/'checkpoint')
     assert [p.name for p in checkpoints(tmp_path/'old')] == ['checkpoint']
-    resumed = fit(model_of(setup, seed=3), setup['train'], None, cfg, output_dir=tmp_path/'old', resume=True)
-    assert same(weights(full.model), weights(resumed.model))
+    resumed = fit(model_of(setup, seed=3), setup['train'], None, TWO_EPOCHS, output_dir=tmp_path/'old', resume=True)
+    assert same(uninterrupted, weights(resumed.model))

@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 from fastcore.docments import docments
 
-from .core import default_encoder_path, set_seed, write_atomic
+from .core import set_seed, write_atomic
 from .data import holdout, load_tokenizer
-from .inference import Predictor, model_dir
-from .models import TaskModel
+from .inference import Predictor, load_model
 from .tasks import TASKS, get_task
+from .generation import SCORERS
 from .train import ConfigError, NonFiniteLossError, TrainConfig, evaluate, fit, forward_all
 
 # %% auto #0
@@ -56,7 +56,8 @@ def _config_flags(p:argparse.ArgumentParser):
 def _input_flags(p:argparse.ArgumentParser, conll:bool=True):
     "How to read the files: tokens per window, CoNLL columns and scheme, classification columns."
     g = p.add_argument_group('reading the data')
-    g.add_argument('--max-length', type=int, default=128, help='tokens per window, special tokens included (default: 128)')
+    g.add_argument('--max-length', type=int, default=None, help='tokens per window, special tokens included; for generation, '
+                   'per prompt and answer together (default: 128; 512 for generation)')
     g.add_argument('--stride', type=int, default=32, help='tokens shared by neighbouring windows of a long input (default: 32)')
     if conll:
         g.add_argument('--tag-column', type=int, default=-1, help='NER: column of the tag, 0 the first, -1 the last (default: -1)')
@@ -67,19 +68,30 @@ def _input_flags(p:argparse.ArgumentParser, conll:bool=True):
     g.add_argument('--text-column', help='classification: text column (detected by name if omitted)')
     g.add_argument('--text-b-column', help='classification: second text column, for pairs')
     g.add_argument('--label-column', help='classification: label column (detected by name if omitted)')
+    g.add_argument('--truncation', choices=['error', 'left'], default='error', help="generation: an example longer than --max-length "
+                   "is an error, or loses its prompt's first tokens ('left', counted in a warning) (default: error)")
+    g.add_argument('--template', choices=['auto', 'chat', 'plain'], default='auto', help="generation: 'chat' wraps a prompt as a user "
+                   "message in the tokenizer's chat template, 'plain' reads prompt then answer, 'auto' is chat when the tokenizer has "
+                   "a template (default: auto)")
+    g.add_argument('--scorer', choices=list(SCORERS), default='exact', help="generation: score generated answers by exact match, or "
+                   "'entities' (answers written `TYPE: words; ...`) by entity precision, recall and F1 too (default: exact)")
+    g.add_argument('--max-new-tokens', type=int, default=None, help='generation: tokens generated per prompt (default: the longest '
+                   'answer of the data plus 16 when scoring, 128 when predicting)')
 
 def _parser()->argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='ftbook', description='Fine-tune pretrained Transformers for NER and text classification.')
+    p = argparse.ArgumentParser(prog='ftbook', description='Fine-tune pretrained Transformers for NER, text classification and generation.')
     sub = p.add_subparsers(dest='command', required=True)
-    t = sub.add_parser('train', help='fine-tune a model', description='Fine-tune an encoder. With no data arguments: the packaged '
-                       'default encoder on the packaged WNUT-16 NER data.')
+    t = sub.add_parser('train', help='fine-tune a model', description='Fine-tune an encoder, or a decoder (--task generation). With no '
+                       'data arguments: the packaged default encoder on the packaged WNUT-16 NER data.')
     t.add_argument('--config', type=Path, help='a saved train_config.json (or the run folder holding it): its settings are the '
                    'defaults, flags given here override them')
     t.add_argument('--task', choices=list(TASKS), default='ner', help='what to fine-tune for (the tasks chapter registers them; default: ner)')
-    t.add_argument('--train', type=Path, help='training file: CoNLL for ner; CSV, TSV or JSONL for classification (default for ner: packaged WNUT-16)')
+    t.add_argument('--train', type=Path, help='training file: CoNLL for ner; CSV, TSV or JSONL for classification; JSONL of prompt and '
+                   'completion, or messages, for generation (default for ner: packaged WNUT-16)')
     t.add_argument('--valid', type=Path, help='validation file (default: 10%% of --train, held out with --seed)')
     t.add_argument('--test', type=Path, help='test file, scored at the end')
-    t.add_argument('--model', default=None, help='hub name or folder of the pretrained encoder (default: packaged all-MiniLM-L6-v2)')
+    t.add_argument('--model', default=None, help='hub name or folder of the pretrained model (default: the packaged all-MiniLM-L6-v2; '
+                   'for generation the packaged SmolLM2-135M-Instruct)')
     t.add_argument('--output', type=Path, default=Path('runs/ftbook'), help='run folder (default: runs/ftbook)')
     t.add_argument('--resume', action='store_true', help='continue the run in --output from its newest checkpoint')
     t.add_argument('--max-train-samples', type=int, default=None, help='use only the first N training examples')
@@ -106,18 +118,26 @@ def _parser()->argparse.ArgumentParser:
                    "gold labels, in; the task's predictions file out (`word [gold] predicted` lines for conlleval; a TSV for "
                    "classification); the format's own name ('conll' for NER, 'csv' for classification) is the same as 'file' (default: text)")
     r.add_argument('--batch-size', type=int, default=32, help='inputs per batch (default: 32)')
+    r.add_argument('--temperature', type=float, default=0.0, help='generation: 0 is greedy; above 0 samples from softmax(logits / T) (default: 0)')
+    r.add_argument('--top-p', type=float, default=1.0, help='generation: sample from the smallest set of tokens whose probability reaches P (default: 1)')
+    r.add_argument('--seed', type=int, default=0, help='generation: seeds sampling (default: 0)')
     r.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (default: auto)")
     _input_flags(r)
     p.subcommands = dict(train=t, evaluate=e, predict=r)
     return p
 
 # %% ../nbs/08_cli.ipynb #98fef23d
-def _check_args(args:argparse.Namespace):
-    "Raise `ConfigError` naming the first argument that cannot work."
+def _check_args(args:argparse.Namespace, task=None):
+    "Raise `ConfigError` naming the first argument that cannot work; with the `task`, its default --max-length is filled in first."
     def need(ok, name, must): 
         if not ok: raise ConfigError(name, f"must be {must}, got {getattr(args, name)!r}.")
-    need(args.max_length >= 4, 'max_length', 'an integer of at least 4')
-    need(0 <= args.stride < args.max_length - 2, 'stride', f'at least 0 and below --max-length minus 2 ({args.max_length - 2})')
+    if task is not None and args.max_length is None: args.max_length = task.max_length
+    if args.max_length is not None:
+        need(args.max_length >= 4, 'max_length', 'an integer of at least 4')
+        need(0 <= args.stride < args.max_length - 2, 'stride', f'at least 0 and below --max-length minus 2 ({args.max_length - 2})')
+    if args.max_new_tokens is not None: need(args.max_new_tokens >= 1, 'max_new_tokens', 'an integer of at least 1')
+    if hasattr(args, 'temperature'): need(args.temperature >= 0, 'temperature', 'at least 0 (0: greedy)')
+    if hasattr(args, 'top_p'): need(0 < args.top_p <= 1, 'top_p', 'above 0 and at most 1')
     if hasattr(args, 'batch_size'): need(args.batch_size >= 1, 'batch_size', 'an integer of at least 1')
     if getattr(args, 'max_train_samples', None) is not None: need(args.max_train_samples >= 1, 'max_train_samples', 'an integer of at least 1')
     if hasattr(args, 'label_smoothing'): need(0 <= args.label_smoothing < 1, 'label_smoothing', 'at least 0 and below 1')
@@ -137,7 +157,8 @@ def _read(task, path:Path, args, labelled:bool|None=True)->list:
     return task.read(path, labelled, **{k: getattr(args, k) for k in _READ_OPTIONS})
 
 def _dataset(task, items:list, tok, labels, args):
-    return task.dataset(items, tok, labels, max_length=args.max_length, stride=args.stride)   # long texts: windows (data chapter)
+    "The task's dataset of `items`: long texts in windows (data chapter); a decoder's options from their flags (generation chapter)."
+    return task.dataset(items, tok, labels, max_length=args.max_length, stride=args.stride, **{k: getattr(args, k) for k in task.options})
 
 def _class_weights(task, items:list, labels)->torch.Tensor:
     "Inverse label frequencies in `items`, averaging 1 over the labels seen; labels never seen weigh 1."
@@ -156,8 +177,10 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
              )->dict:
     "Fine-tune, evaluate and save (`fit` writes the run folder); print the reports; return the metrics of metrics.json."
     cfg = _train_config(args)
-    _check_args(args)
     task = get_task(args.task)
+    _check_args(args, task)
+    if args.class_weights == 'balanced' and task.label_set([]) is None:
+        raise ConfigError('class_weights', f"must be 'none' for --task {task.name}, which has no classes to weigh.")
     if args.train is None:
         if task.default_data is None: raise ConfigError('train', f"is needed with --task {task.name} (no data is packaged for it).")
         train, valid = task.default_data(args.seed)
@@ -168,17 +191,19 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
         if valid is None:
             train, valid = holdout(train, 0.1, args.seed)
             print(f"no --valid given: {len(valid)} of the training examples held out for validation")
+            valid = valid or None    # a single example: nothing to hold out
     if args.max_train_samples: train = train[:args.max_train_samples]
     labels = task.label_set(train)
-    encoder = args.model if args.model is not None else default_encoder_path()
-    tok = load_tokenizer(encoder)
-    train_ds, valid_ds = _dataset(task, train, tok, labels, args), _dataset(task, valid, tok, labels, args)
+    base = args.model if args.model is not None else task.base()
+    tok = task.tokenizer(base)
+    train_ds, valid_ds = _dataset(task, train, tok, labels, args), (_dataset(task, valid, tok, labels, args) if valid else None)
     set_seed(args.seed)
-    model = TaskModel.from_encoder(encoder, task.head, labels, label_smoothing=args.label_smoothing,
-                                   class_weights=_class_weights(task, train, labels) if args.class_weights == 'balanced' else None)
+    options = dict(label_smoothing=args.label_smoothing)
+    if args.class_weights == 'balanced': options['class_weights'] = _class_weights(task, train, labels)
+    model = task.new_model(base, task, labels, **options)
     saved = {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in _NOT_SAVED}
     write_atomic(args.output/'train_config.json', json.dumps(saved, indent=1) + '\n')
-    print(f"fine-tuning {args.model or 'the packaged all-MiniLM-L6-v2'} on {len(train)} examples ({len(train_ds)} inputs), "
+    print(f"fine-tuning {args.model or 'the packaged ' + Path(base).name} on {len(train)} examples ({len(train_ds)} inputs), "
           f"{args.epochs} epoch(s), into {args.output}")
     test_ds = _dataset(task, _read(task, args.test, args), tok, labels, args) if args.test else None
     res = fit(model, train_ds, valid_ds, cfg, output_dir=args.output, resume=args.resume, test_ds=test_ds)
@@ -195,9 +220,9 @@ def cmd_evaluate(args:argparse.Namespace, # the parsed `ftbook evaluate` options
                 )->dict:
     "Score a saved model on a labelled file; print the report; write the metrics (and the predictions) to files."
     _check_args(args)
-    path = model_dir(args.model)
-    model, tok = TaskModel.from_pretrained(path), load_tokenizer(path)
+    model, tok = load_model(args.model)
     task = get_task(model)
+    _check_args(args, task)
     data = _read(task, args.data, args)
     cfg = TrainConfig(progress=False, eval_bs=args.batch_size, device=args.device)
     metrics = evaluate(model, _dataset(task, data, tok, model.labels, args), cfg, predictions=args.predictions is not None)
@@ -213,15 +238,20 @@ def cmd_predict(args:argparse.Namespace, # the parsed `ftbook predict` options
                )->int:
     "Apply a saved model to each line of the input (JSON Lines out), or to a data file (the task's predictions file out)."
     _check_args(args)
-    pred = Predictor.from_pretrained(model_dir(args.model), max_length=args.max_length, stride=args.stride, bs=args.batch_size,
-                                     device=args.device)
-    task = get_task(pred.model)
+    model, tok = load_model(args.model)
+    task = get_task(model)
+    _check_args(args, task)
+    decoding = dict(max_new_tokens=args.max_new_tokens or 128, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+                    truncation=args.truncation, template=args.template)
+    pred = Predictor(model, tok, max_length=args.max_length, stride=args.stride, bs=args.batch_size, device=args.device,
+                     **(decoding if task.generate is not None else {}))
     if args.format != 'text':
         if args.format not in ('file', task.file_format): raise ConfigError('format', f"must be 'text', 'file' or {task.file_format!r} for a {task.name} model.")
         if args.input is None: raise ConfigError('input', f"is needed with --format {args.format} (a data file).")
         items = _read(task, args.input, args, labelled=None)    # gold labels if the file has them
         ds = _dataset(task, items, pred.tokenizer, pred.model.labels, args)
-        kept, _ = forward_all(pred.model, ds, task.keep, args.batch_size, pred.precision)
+        if task.generate is not None: kept = task.generate(pred.model, ds, args.batch_size, pred.precision, **decoding)
+        else: kept, _ = forward_all(pred.model, ds, task.keep, args.batch_size, pred.precision)
         text, n = task.write(items, task.decode(ds, kept, pred.model.labels)), len(items)
     else:
         lines = (args.input.read_text(encoding='utf-8') if args.input else sys.stdin.read()).splitlines()

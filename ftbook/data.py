@@ -705,11 +705,11 @@ def holdout(items:Sequence, # sentences or examples
             valid_fraction:float=0.1, # share held out
             seed:int=0, # fixes the split
            )->tuple[list, list]:
-    "Split `items` into (train, valid) at random but reproducibly, keeping their order within each part."
+    "Split `items` into (train, valid) at random but reproducibly, keeping their order within each part; each part gets at least one of two or more items."
     if not 0 < valid_fraction < 1: raise ValueError(f"valid_fraction must be between 0 and 1, got {valid_fraction}.")
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
-    valid = set(order[:round(len(items) * valid_fraction)])
+    valid = set(order[:min(len(items) - 1, max(1, round(len(items) * valid_fraction)))])
     return [x for i, x in enumerate(items) if i not in valid], [x for i, x in enumerate(items) if i in valid]
 
 def default_ner_data(valid_fraction:float=0.1, # share of sentences held out for validation

@@ -6,6 +6,7 @@ Docs: https://ftbook.github.io/ftbook/inference.html.md"""
 
 # %% ../nbs/06_inference.ipynb #cda78432
 from __future__ import annotations
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -15,10 +16,11 @@ from .core import get_device, get_precision
 from .data import load_tokenizer
 from .models import TaskModel
 from .tasks import get_task, probabilities
+from .generation import CausalLM
 from .train import checkpoints, forward_all
 
 # %% auto #0
-__all__ = ['model_dir', 'Predictor']
+__all__ = ['model_dir', 'load_model', 'Predictor']
 
 # %% ../nbs/06_inference.ipynb #8bd2d36a
 def model_dir(path:str|Path, # a run folder or a model folder (older ftbook runs hold it in `model/`)
@@ -33,35 +35,45 @@ def model_dir(path:str|Path, # a run folder or a model folder (older ftbook runs
                                       f"finish it with `ftbook train --resume --output {path}`, or pass {path/ckpts[-1]}.")
     raise FileNotFoundError(f"{path}: no model here (no config.json). Pass a run folder (ftbook train --output) or a model folder.")
 
+def load_model(path:str|Path, # a run folder or a model folder
+              )->tuple:
+    "The saved model at `path` and its tokenizer: a `CausalLM` for a decoder (a *ForCausalLM), else a `TaskModel`."
+    path = model_dir(path)
+    archs = json.loads((path/'config.json').read_text()).get('architectures') or []
+    if any(a.endswith('ForCausalLM') for a in archs): return CausalLM.from_pretrained(path), get_task('generation').tokenizer(path)
+    return TaskModel.from_pretrained(path), load_tokenizer(path)
+
 # %% ../nbs/06_inference.ipynb #95f4efec
 class Predictor:
     "Predict with a fine-tuned `TaskModel`: tags and entity spans for token models, a label for sequence models."
     def __init__(self, model:TaskModel, # a fine-tuned model
                  tokenizer, # its tokenizer
-                 max_length:int=128, # tokens per window
+                 max_length:int|None=None, # tokens per window (None: the task's default, 128 for encoders)
                  stride:int=32, # tokens shared by neighbouring windows
                  bs:int=32, # inputs per batch
                  device:str='auto', # 'auto', 'cpu', 'cuda' …
                  precision:str='auto', # 'auto' uses bf16/fp16 on GPUs, fp32 on CPUs
+                 **decoding, # a decoder's options: max_new_tokens, temperature, top_p, seed (`generate`), truncation, template (its dataset)
                 ):
         self.device = get_device(device)
         self.precision = get_precision(precision, self.device)
         self.model, self.tokenizer = model.to(self.device).eval(), tokenizer
-        self.max_length, self.stride, self.bs = max_length, stride, bs
+        self.max_length, self.stride, self.bs, self.decoding = max_length, stride, bs, decoding
 
     @classmethod
     def from_pretrained(cls, path:str|Path, # a folder saved by `TaskModel.save_pretrained` (or a run folder holding `model/`)
                         **kwargs, # passed to `Predictor`
                        )->Predictor:
         "Load a saved model and its tokenizer."
-        path = model_dir(path)
-        return cls(TaskModel.from_pretrained(path), load_tokenizer(path), **kwargs)
+        return cls(*load_model(path), **kwargs)
 
     def predict(self, texts:Sequence[str]|Sequence[Sequence[str]], # raw strings, or lists of pre-split words (token models)
                )->list[dict]:
-        "One result per input: words, tags, per-word scores and entities (token models), or label and scores (sequence models)."
+        "One result per input: words, tags, per-word scores and entities (token models), label and scores (sequence models), or the generated text (decoders)."
         task = get_task(self.model)
         items, context = task.inputs(texts)
-        ds = task.dataset(items, self.tokenizer, None, max_length=self.max_length, stride=self.stride)
-        probs, _ = forward_all(self.model, ds, probabilities, self.bs, self.precision)
-        return task.results(ds, context, probs, self.model.labels)
+        ds = task.dataset(items, self.tokenizer, None, max_length=self.max_length or task.max_length, stride=self.stride,
+                          **{k: v for k, v in self.decoding.items() if k in task.options})
+        if task.generate is not None: outputs = task.generate(self.model, ds, self.bs, self.precision, **self.decoding)
+        else: outputs, _ = forward_all(self.model, ds, probabilities, self.bs, self.precision)
+        return task.results(ds, context, outputs, self.model.labels)

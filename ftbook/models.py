@@ -258,6 +258,7 @@ def read_weights(path:Path, # a model folder: model.safetensors, or shards with 
 
 def _own_names(model:TaskModel, state:dict)->dict:
     "`state` with `transformers`' names mapped to ftbook's (ftbook's own names pass through)."
+    if not isinstance(model, TaskModel): return model.own_names(state)   # another kind of model maps its own (a decoder's)
     names = {theirs: ours for ours, theirs in _hf_head_names(model).items()}
     prefix = model.encoder.base_model_prefix + '.'
     return {names.get(k, 'encoder.' + k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
@@ -276,8 +277,9 @@ def load_weights(model:TaskModel, # the model to load into, in place
         few = lambda xs: f"{xs[:5]}{f' and {len(xs) - 5} more' if len(xs) > 5 else ''}"
         found = '; '.join(f'{what} {few(xs)}' for what, xs in (('missing', missing), ('unexpected', unexpected),
                                                              ('other shapes', shapes)) if xs)
-        raise ValueError(f"{where}: the weights do not fit a {model.encoder.config.model_type} {model.task} model with "
-                         f"{len(model.labels) if model.labels else 2} outputs: {found}. They belong to another model: "
+        kind = (f"{model.encoder.config.model_type} {model.task} model with {len(model.labels) if model.labels else 2} outputs"
+                if isinstance(model, TaskModel) else model.describe())
+        raise ValueError(f"{where}: the weights do not fit a {kind}: {found}. They belong to another model: "
                          "load that model (or its configuration) instead.")
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)   # strict but for the optional buffers
     return model

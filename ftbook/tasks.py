@@ -12,35 +12,53 @@ from typing import Callable, Sequence
 
 import torch
 
+from .core import default_encoder_path
 from .data import (Collator, LabelSet, TaggedSentence, TextClassificationDataset, TextExample, TokenClassificationDataset,
-                         default_ner_data, entity_spans, read_conll, read_texts, split_words)
+                         default_ner_data, entity_spans, load_tokenizer, read_conll, read_texts, split_words)
+from .models import TaskModel
 from .metrics import classification_metrics, format_classification_report, format_ner_report, ner_metrics
 
 # %% auto #0
 __all__ = ['TASKS', 'NER', 'CLASSIFICATION', 'Task', 'register', 'get_task', 'conll_lines', 'probabilities']
 
 # %% ../nbs/04a_tasks.ipynb #a525c9df
+def _task_model(path, # hub name or folder of the pretrained encoder
+                task, # the task: its head is put on the encoder
+                labels, # the label set of the head
+                **options, # passed to `TaskModel` (class_weights, label_smoothing ...)
+               )->TaskModel:
+    "A `TaskModel` with the task's head on the pretrained encoder at `path`."
+    return TaskModel.from_encoder(path, task.head, labels, **options)
+
 @dataclass(frozen=True)
 class Task:
     "The parts of one kind of task; `fit`, `evaluate`, `Predictor`, the command and the panels ask for them here."
     name: str                  # the task's name, as `ftbook train --task NAME` takes it
-    head: str                  # the `TaskModel` head it trains: 'token' or 'sequence'
+    head: str                  # the model it trains: a `TaskModel` head ('token', 'sequence') or 'generation' (a decoder)
     read: Callable             # read(path, labelled, **options) -> items from a file (labelled=None: labels if it has them)
     labels_of: Callable        # labels_of(items) -> every label in `items`, repeats kept (label sets, class weights)
     label_set: Callable        # label_set(items) -> the LabelSet of training items
     dataset: type              # dataset(items, tokenizer, labels, max_length=, stride=): windows, ready to batch
-    keep: Callable             # keep(logits) -> what evaluation keeps of a batch: tag ids, or class probabilities
+    keep: Callable | None      # keep(logits) -> what evaluation keeps of a batch: tag ids, or class probabilities (None: nothing)
     decode: Callable           # decode(dataset, kept, labels) -> predictions, shaped as `gold`
     gold: Callable             # gold(dataset) -> the true labels: tags per word per sentence, or one label per text
-    score: Callable            # score(gold, predicted, labels) -> metrics (a dict)
+    score: Callable            # score(gold, predicted, dataset) -> metrics (a dict)
     report: Callable           # report(metrics) -> a text table
     metric: str                # the metric that picks the best model by default (higher is better)
     inputs: Callable           # inputs(texts) -> (unlabelled items, context): what `Predictor` feeds the dataset
-    results: Callable          # results(dataset, context, probabilities, labels) -> one dict per input
+    results: Callable          # results(dataset, context, outputs, labels) -> one dict per input (outputs: probabilities, or generated)
     write: Callable            # write(items, predicted) -> the text of a predictions file
     file_format: str = 'file'  # the name of its file format, which `ftbook predict --format` also takes
     default_data: Callable | None = None  # default_data(seed) -> (train, valid) when no file is given
     collator: type = Collator  # pads items into a batch
+    generate: Callable | None = None  # generate(model, dataset, bs, precision, **decoding) -> one output per item, for tasks
+                                      # whose predictions are generated rather than read off one forward pass
+    loss_metrics: Callable | None = None  # loss_metrics(loss) -> metrics computed from the mean loss (a perplexity)
+    options: tuple = ()        # the dataset's other options; the command's flags of the same names set them
+    base: Callable = default_encoder_path  # base() -> the packaged pretrained model, when none is named
+    new_model: Callable = _task_model      # new_model(path, task, labels, **options) -> a model to fine-tune, its head new
+    tokenizer: Callable = load_tokenizer   # tokenizer(path) -> the tokenizer of a pretrained or fine-tuned model
+    max_length: int = 128      # tokens per input when none is given (a window for encoders; prompt and answer for decoders)
 
 TASKS = {}  # the registered tasks, by name (a dict of `Task`s)
 
@@ -110,7 +128,7 @@ def conll_lines(sentences:Sequence[TaggedSentence], # the words, with their gold
 NER = register(Task(
     name='ner', head='token', read=_read_conll, labels_of=lambda items: [t for s in items for t in s.tags],
     label_set=LabelSet.from_tags, dataset=TokenClassificationDataset, keep=_tag_ids, decode=_decode_tags,
-    gold=lambda ds: [s.tags for s in ds.sentences], score=lambda gold, pred, labels: ner_metrics(gold, pred),
+    gold=lambda ds: [s.tags for s in ds.sentences], score=lambda gold, pred, ds: ner_metrics(gold, pred),
     report=format_ner_report, metric='f1', inputs=_sentences, results=_entities, write=conll_lines, file_format='conll',
     default_data=lambda seed: default_ner_data(seed=seed)))
 
@@ -146,5 +164,5 @@ CLASSIFICATION = register(Task(
     name='classification', head='sequence', read=_read_texts, labels_of=lambda items: [e.label for e in items],
     label_set=lambda items: LabelSet.from_labels(e.label for e in items), dataset=TextClassificationDataset,
     keep=probabilities, decode=_decode_labels, gold=lambda ds: [e.label for e in ds.examples],
-    score=lambda gold, pred, labels: classification_metrics(gold, pred, labels.labels), report=format_classification_report,
+    score=lambda gold, pred, ds: classification_metrics(gold, pred, ds.labels.labels), report=format_classification_report,
     metric='accuracy', inputs=_texts, results=_labels, write=_label_table, file_format='csv'))

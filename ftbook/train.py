@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #93fd8a17
 from __future__ import annotations
-import contextlib, dataclasses, json, math, re, shutil, time, warnings
+import collections, contextlib, dataclasses, json, math, re, shutil, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -120,8 +120,10 @@ class SparseEmbeddingGrads:
     def __init__(self, model:torch.nn.Module, # modules of class nn.Embedding with at least `min_rows` rows are switched
                  min_rows:int=10_000, # word embeddings qualify; position and segment embeddings do not
                 ):
-        self.items = [[m, torch.zeros_like(m.weight), None] for m in model.modules()
-                      if isinstance(m, torch.nn.Embedding) and m.num_embeddings >= min_rows and m.weight.requires_grad]
+        uses = collections.Counter(id(p) for m in model.modules() for p in m.parameters(recurse=False))
+        self.items = [[m, torch.zeros_like(m.weight), None] for m in model.modules()   # a tied weight (an LM head's too) stays dense
+                      if isinstance(m, torch.nn.Embedding) and m.num_embeddings >= min_rows and m.weight.requires_grad
+                      and uses[id(m.weight)] == 1]
         for m, _, _ in self.items: m.sparse = True
 
     def densify(self):
@@ -226,7 +228,7 @@ def _gather(acc:Accelerator|None, idx:torch.Tensor, kept:torch.Tensor)->tuple[to
 
 def forward_all(model:TaskModel, # the model (a DDP wrapper is unwrapped); put in eval mode for the call
                 dataset, # any dataset of a registered task, labelled or not
-                keep, # keep(logits) -> what to keep of a batch, one row per item (moved to the CPU)
+                keep, # keep(logits) -> what to keep of a batch, one row per item (moved to the CPU); None: the loss alone
                 bs:int=64, # items per batch
                 precision:str='fp32', # 'fp32', 'bf16' or 'fp16'
                 accelerator:Accelerator|None=None, # for several processes: each runs a share, all get everything
@@ -246,7 +248,7 @@ def forward_all(model:TaskModel, # the model (a DDP wrapper is unwrapped); put i
             w = _labelled(batch, None) if 'labels' in batch else 0.0
             with autocast(device, precision): out = model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
             if out.loss is not None: loss_sum += out.loss.float() * w; weight += w
-            idx, kept = _gather(accelerator, idx, keep(out.logits))
+            idx, kept = _gather(accelerator, idx, keep(out.logits) if keep is not None else idx.new_zeros(len(idx)))
             for i, k in zip(idx.tolist(), kept.cpu()):
                 if i >= 0: found[i] = k
     if world > 1: loss_sum, weight = accelerator.reduce(loss_sum, 'sum'), accelerator.reduce(weight, 'sum')
@@ -264,12 +266,15 @@ def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
     "The task's metrics of `model` on `dataset` (word-level for tagging, text-level for classification), with the mean loss."
     cfg, task = cfg or TrainConfig(), get_task(dataset)
     device = next((accelerator.unwrap_model(model) if accelerator else model).parameters()).device
-    kept, loss = forward_all(model, dataset, task.keep, cfg.eval_bs, get_precision(cfg.precision, device), accelerator,
-                             cfg.pad_to_multiple_of)
+    precision = get_precision(cfg.precision, device)
+    kept, loss = forward_all(model, dataset, task.keep, cfg.eval_bs, precision, accelerator, cfg.pad_to_multiple_of)
+    if task.generate is not None:    # predictions that are generated, token by token (the generation chapter)
+        kept = task.generate(accelerator.unwrap_model(model) if accelerator else model, dataset, cfg.eval_bs, precision)
     pred = task.decode(dataset, kept, dataset.labels)
-    metrics = task.score(task.gold(dataset), pred, dataset.labels)
+    metrics = task.score(task.gold(dataset), pred, dataset)
     if predictions: metrics['predictions'] = pred
     metrics['loss'] = loss
+    if task.loss_metrics is not None and loss is not None: metrics.update(task.loss_metrics(loss))
     return metrics
 
 # %% ../nbs/05_train.ipynb #d1d1ede2

@@ -8,7 +8,7 @@ the module constants, which have no `show_doc`, with their comment and source on
 Generated, so that a name can never be missing; checked in, so that `nbdev-docs` and `nbdev-preview` render it
 on a machine that has Quarto without running anything of ours first. tests/test_docs.py checks that every link
 reaches its anchor."""
-import ast, hashlib, importlib, inspect, json, pkgutil, re, sys
+import dataclasses, ast, hashlib, importlib, inspect, json, pkgutil, re, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,9 +32,9 @@ def source_notebook(mod)->str:
 def public_methods(cls, mod=None)->list[str]:
     """Names of the public functions, class/static methods and properties `cls` itself defines, in source order;
     those patched in from functions that `mod` exports (documented there) are left out."""
-    out = []
+    out, fields = [], {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     for k, v in vars(cls).items():
-        if k.startswith('_'): continue
+        if k.startswith('_') or k in fields: continue     # a dataclass field whose default is a function is not a method
         if mod is not None and k in getattr(mod, '__all__', ()) and getattr(v, '__func__', v) is getattr(mod, k): continue
         if isinstance(v, (staticmethod, classmethod)): v = v.__func__
         if inspect.isfunction(v) or isinstance(v, property): out.append(k)

@@ -1,0 +1,189 @@
+"""The generation task end to end on a tiny decoder: the command trains, saves, evaluates and predicts; `pipeline` generates the same
+tokens; bad JSON Lines end with file:line and exit status 2; checkpoints of a tied decoder resume exactly."""
+import json, warnings
+
+import pytest, torch
+from transformers import pipeline
+
+from ftbook.cli import main
+from ftbook.data import Collator
+from ftbook.generation import (CausalLM, GenerationDataset, GenerationExample, encode_example, entity_answer, generate,
+                               load_decoder_tokenizer, next_token_probs, parse_entities, read_generation)
+from ftbook.models import load_weights
+from ftbook.tasks import get_task
+from ftbook.testing import NER_SENTENCES, save_tiny_decoder, tiny_chat_tokenizer, tiny_decoder
+from ftbook.train import Callback, SparseEmbeddingGrads, TrainConfig, fit
+
+ROWS = [dict(prompt=' '.join(w), completion=entity_answer(w, t)) for w, t in NER_SENTENCES]
+
+def jsonl(path, rows):
+    path.write_text(''.join((r if isinstance(r, str) else json.dumps(r)) + '\n' for r in rows))
+    return path
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    "A tiny decoder fine-tuned by `ftbook train --task generation` until it knows the fixture answers by heart."
+    d = tmp_path_factory.mktemp('gen')
+    save_tiny_decoder(d/'base', hidden=64)
+    jsonl(d/'train.jsonl', ROWS * 40); jsonl(d/'valid.jsonl', ROWS)
+    assert main(['train', '--task', 'generation', '--train', str(d/'train.jsonl'), '--valid', str(d/'valid.jsonl'),
+                 '--model', str(d/'base'), '--output', str(d/'run'), '--epochs', '10', '--lr', '3e-3', '--batch-size', '8',
+                 '--scorer', 'entities', '--no-progress']) == 0
+    return d
+
+def test_train_saves_a_hugging_face_run_folder(run):
+    names = {p.name for p in (run/'run').iterdir()}
+    assert {'config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json', 'metrics.json', 'history.csv',
+            'training_curves.png', 'train_config.json'} <= names
+    m = json.loads((run/'run'/'metrics.json').read_text())
+    assert m['valid']['loss'] < m['valid_before']['loss'] / 10
+    assert m['valid']['f1'] > 0.9 and m['valid']['exact_match'] > 0.8 and m['valid']['perplexity'] < 2
+    assert json.loads((run/'run'/'config.json').read_text())['architectures'] == ['LlamaForCausalLM']
+
+def test_predict_equals_pipeline_greedy(run, tmp_path, capsys):
+    prompts = [r['prompt'] for r in ROWS[:3]]
+    (tmp_path/'in.txt').write_text('\n'.join(prompts) + '\n')
+    assert main(['predict', '--model', str(run/'run'), '--input', str(tmp_path/'in.txt'), '--max-new-tokens', '40']) == 0
+    ours = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert [r['prompt'] for r in ours] == prompts
+    pipe = pipeline('text-generation', model=str(run/'run'), device='cpu')
+    theirs = [pipe([{'role': 'user', 'content': p}], do_sample=False, max_new_tokens=40)[0]['generated_text'][-1]['content']
+              for p in prompts]
+    assert [r['generated'] for r in ours] == theirs
+    assert theirs == [r['completion'] for r in ROWS[:3]]     # it learned them: the agreement is on real answers
+
+def test_predict_a_file_and_evaluate(run, tmp_path, capsys):
+    out = tmp_path/'pred.jsonl'
+    assert main(['predict', '--model', str(run/'run'), '--format', 'jsonl', '--input', str(run/'valid.jsonl'), '--output', str(out)]) == 0
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [r['completion'] for r in rows] == [r['completion'] for r in ROWS] and all('generated' in r for r in rows)
+    capsys.readouterr()
+    assert main(['evaluate', '--model', str(run/'run'), '--data', str(run/'valid.jsonl'), '--scorer', 'entities',
+                 '--predictions', str(tmp_path/'e.jsonl')]) == 0
+    printed = capsys.readouterr()
+    metrics = json.loads(printed.out)
+    assert {'loss', 'perplexity', 'exact_match', 'precision', 'recall', 'f1'} <= set(metrics) and metrics['f1'] > 0.9
+    assert 'perplexity' in printed.err                      # the report
+    assert [json.loads(l)['generated'] for l in (tmp_path/'e.jsonl').read_text().splitlines()] == [r['generated'] for r in rows]
+
+def test_sampling_is_seeded(run, tmp_path, capsys):
+    (tmp_path/'in.txt').write_text('Ada Lovelace .\nParis .\n')
+    outs = []
+    for seed in ('1', '1', '2'):
+        assert main(['predict', '--model', str(run/'run'), '--input', str(tmp_path/'in.txt'), '--temperature', '5', '--top-p', '0.99',
+                     '--seed', seed, '--max-new-tokens', '12']) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] != outs[2]
+
+def test_messages_train_on_every_assistant_turn(tmp_path):
+    save_tiny_decoder(tmp_path/'base')
+    chat = {'messages': [{'role': 'system', 'content': 'Answer briefly.'}, {'role': 'user', 'content': 'Who?'},
+                         {'role': 'assistant', 'content': 'Ada.'}, {'role': 'user', 'content': 'Where?'},
+                         {'role': 'assistant', 'content': 'London.'}]}
+    jsonl(tmp_path/'chat.jsonl', [chat] * 8)
+    assert main(['train', '--task', 'generation', '--train', str(tmp_path/'chat.jsonl'), '--model', str(tmp_path/'base'),
+                 '--output', str(tmp_path/'run'), '--epochs', '1', '--no-progress']) == 0
+    tok = load_decoder_tokenizer(tmp_path/'base')
+    ids, labels, _ = encode_example(read_generation(tmp_path/'chat.jsonl')[0], tok)
+    assert tok.decode([t for t, y in zip(ids, labels) if y != -100]) == 'Ada.<|im_end|>London.<|im_end|>'
+
+@pytest.mark.parametrize('line, message', [
+    ('{"prompt": "x"}', 'no "completion" field'),
+    ('{"completion": "x"}', 'no "prompt"'),
+    ('{"prompt": "x", "completion": ""}', '"completion" is empty'),
+    ('{"prompt": "x", "completion": 3}', '"completion" must be a string'),
+    ('{"prompt": ', 'not valid JSON'),
+    ('{"messages": [{"role": "user", "content": "x"}]}', "last message must be the assistant's"),
+    ('{"prompt": "' + 'word ' * 300 + '", "completion": "x"}', 'but max_length is 512'),
+])
+def test_bad_jsonl_names_file_and_line(tmp_path, capsys, line, message):
+    save_tiny_decoder(tmp_path/'base')
+    f = jsonl(tmp_path/'bad.jsonl', [ROWS[0], ROWS[1], line])
+    assert main(['train', '--task', 'generation', '--train', str(f), '--model', str(tmp_path/'base'), '--output', str(tmp_path/'r')]) == 2
+    err = capsys.readouterr().err
+    assert f'{f}:3: ' in err and message in err and 'Traceback' not in err
+
+def test_left_truncation_counts_what_it_cut(tmp_path, capsys):
+    save_tiny_decoder(tmp_path/'base')
+    f = jsonl(tmp_path/'long.jsonl', [ROWS[0]] * 3 + [dict(prompt='word ' * 300, completion='none')])
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        assert main(['train', '--task', 'generation', '--train', str(f), '--valid', str(f), '--model', str(tmp_path/'base'),
+                     '--output', str(tmp_path/'r'), '--truncation', 'left', '--max-length', '256', '--epochs', '1', '--no-progress']) == 0
+    assert any('1 of 4 examples were longer than max_length=256' in str(x.message) for x in w)
+
+@pytest.mark.parametrize('args, flag', [(['--temperature', '-1'], '--temperature'), (['--top-p', '0'], '--top-p'),
+                                        (['--max-new-tokens', '0'], '--max-new-tokens')])
+def test_bad_decoding_flags_exit_2(run, capsys, args, flag):
+    assert main(['predict', '--model', str(run/'run'), *args]) == 2
+    assert f'error: {flag}:' in capsys.readouterr().err
+
+def test_class_weights_make_no_sense_for_generation(run, capsys):
+    assert main(['train', '--task', 'generation', '--train', str(run/'valid.jsonl'), '--model', str(run/'base'),
+                 '--output', str(run/'x'), '--class-weights', 'balanced']) == 2
+    assert '--class-weights' in capsys.readouterr().err
+
+def test_resume_of_a_tied_decoder_is_exact(tmp_path):
+    "Checkpoints save a tied head once; loading fills it in, and a resumed run ends with the uninterrupted run's weights."
+    tok = tiny_chat_tokenizer()
+    ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    ds = GenerationDataset([GenerationExample(r['prompt'], r['completion']) for r in ROWS] * 4, tok)
+    cfg = TrainConfig.smoke(epochs=2, bs=4, save_every=3)
+    whole = fit(CausalLM(tiny_decoder(len(tok), seed=0, **ids)), ds, None, cfg).model.state_dict()
+    part = CausalLM(tiny_decoder(len(tok), seed=0, **ids))
+    class Stop(Callback):
+        def on_step_end(self, s):
+            if s.step == 3: s.stop = True
+    fit(part, ds, None, cfg, callbacks=[Stop()], output_dir=tmp_path/'run')
+    resumed = fit(CausalLM(tiny_decoder(len(tok), seed=5, **ids)), ds, None, cfg, output_dir=tmp_path/'run', resume=True)
+    assert resumed.state.step == 12
+    assert all(torch.equal(v, whole[k]) for k, v in resumed.model.state_dict().items())
+
+def test_loading_a_checkpoint_needs_every_weight(tmp_path):
+    tok = tiny_chat_tokenizer()
+    m = CausalLM(tiny_decoder(len(tok), seed=0))
+    path = m.save_pretrained(tmp_path/'m', tokenizer=tok)
+    from ftbook.models import read_weights
+    state = read_weights(path)
+    load_weights(CausalLM(tiny_decoder(len(tok), seed=1)), state, path)
+    state.pop('model.norm.weight')
+    with pytest.raises(ValueError, match=r"llama causal language model: missing \['lm.model.norm.weight'\]"):
+        load_weights(CausalLM(tiny_decoder(len(tok), seed=1)), state, path)
+
+def test_tied_embeddings_keep_dense_gradients():
+    tok = tiny_chat_tokenizer()
+    tied = CausalLM(tiny_decoder(len(tok)))
+    assert SparseEmbeddingGrads(tied, min_rows=10).items == []          # the head shares the weight: never sparse
+    assert tied.lm.get_output_embeddings().weight is tied.lm.get_input_embeddings().weight
+
+def test_head_at_labels_equals_full_loss_with_smoothing():
+    tok = tiny_chat_tokenizer()
+    m = CausalLM(tiny_decoder(len(tok), seed=3), label_smoothing=0.1)
+    ds = GenerationDataset([GenerationExample(r['prompt'], r['completion']) for r in ROWS], tok)
+    b = Collator(tok.pad_token_id)([ds[i] for i in range(len(ds))]); b.pop('index')
+    full = m.lm(input_ids=b['input_ids'], attention_mask=b['attention_mask']).logits
+    from ftbook.losses import softmax_ce
+    expected = softmax_ce(full[:, :-1], b['labels'][:, 1:], label_smoothing=0.1)
+    torch.testing.assert_close(m(**b).loss, expected, atol=1e-5, rtol=1e-5)
+
+def test_next_token_probs_is_a_distribution_over_the_nucleus():
+    z = torch.tensor([3.0, 2.0, 1.0, 0.0, -5.0])
+    p = next_token_probs(z, 1.0, 0.8)
+    full = torch.softmax(z, -1)
+    assert torch.isclose(p.sum(), torch.tensor(1.0)) and (p[2:] == 0).all()        # 0.665 + 0.245 reaches 0.8 with two tokens
+    torch.testing.assert_close(p[:2], full[:2] / full[:2].sum())
+
+def test_parse_entities_never_fails():
+    from hypothesis import given, settings, strategies as st
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet=st.sampled_from('PERLOC: ;\nnone\t-_xé')) | st.text())
+    def check(s):
+        for kind, words in parse_entities(s): assert kind == kind.upper() and words and ';' not in words and '\n' not in words
+    check()
+    assert parse_entities('LOC: New  York; none; PER:Ada') == [('LOC', 'New York'), ('PER', 'Ada')]
+
+def test_generation_is_the_task_of_its_dataset_and_model(tmp_path):
+    tok = tiny_chat_tokenizer()
+    ds = GenerationDataset([GenerationExample('x', 'y')], tok)
+    assert get_task(ds).name == get_task(CausalLM(tiny_decoder(len(tok)))).name == 'generation'
+    assert generate(CausalLM(tiny_decoder(len(tok))), tok, ds.prompts, max_new_tokens=3)[0].__class__ is list

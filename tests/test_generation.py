@@ -187,3 +187,18 @@ def test_generation_is_the_task_of_its_dataset_and_model(tmp_path):
     ds = GenerationDataset([GenerationExample('x', 'y')], tok)
     assert get_task(ds).name == get_task(CausalLM(tiny_decoder(len(tok)))).name == 'generation'
     assert generate(CausalLM(tiny_decoder(len(tok))), tok, ds.prompts, max_new_tokens=3)[0].__class__ is list
+
+def test_the_packaged_decoder_is_the_default(tmp_path, capsys):
+    "No --model: `ftbook train --task generation` fine-tunes the packaged SmolLM2 (converted once into the cache), saves and predicts."
+    qa = [('How do I resume a run?', 'Run `ftbook train --resume`.'), ('How do I see every option?', 'Run `ftbook train --help`.'),
+          ('Where is the model saved?', 'At the root of the run folder.')]
+    f = jsonl(tmp_path/'qa.jsonl', [dict(prompt=q, completion=a) for q, a in qa])
+    assert main(['train', '--task', 'generation', '--train', str(f), '--valid', str(f), '--output', str(tmp_path/'run'),
+                 '--epochs', '1', '--batch-size', '3', '--lr', '1e-6', '--no-progress']) == 0   # one Adam step moves every weight by about lr
+    out = capsys.readouterr().out
+    assert 'fine-tuning the packaged SmolLM2-135M-Instruct on 3 examples' in out and 'perplexity' in out
+    m = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    assert m['steps'] == 1 and m['valid']['loss'] < m['valid_before']['loss']
+    (tmp_path/'q.txt').write_text('What is the capital of France?\n')
+    assert main(['predict', '--model', str(tmp_path/'run'), '--input', str(tmp_path/'q.txt'), '--max-new-tokens', '12']) == 0
+    assert 'Paris' in json.loads(capsys.readouterr().out)['generated']

@@ -49,7 +49,8 @@ def _config_flags(p:argparse.ArgumentParser):
     docs, d = docments(TrainConfig, full=True), TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         flags, doc = _FLAGS.get(f.name, (_flag(f.name),)), docs[f.name]['docment']
-        if f.type == 'bool': g.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=getattr(d, f.name), help=doc)
+        if f.type in ('bool', 'bool | None'):   # --x / --no-x (an optional one left unset is None: its default is decided later)
+            g.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=getattr(d, f.name), help=doc)
         else: g.add_argument(*flags, dest=f.name, type=_typed(f.type), default=getattr(d, f.name), metavar=f.type.replace(' | None', '').upper(),
                              help=f'{doc} (default: %(default)s)')
 

@@ -22,13 +22,13 @@ from transformers.utils import logging as hf_logging
 from .core import autocast, default_decoder_path, fsync_path
 from .data import _lines, _read_text, entity_spans
 from .losses import softmax_ce
-from .models import TaskOutput
+from .models import TaskOutput, _save_merged, has_lora
 from .tasks import Task, register
 
 # %% auto #0
 __all__ = ['ROLES', 'SCORERS', 'GENERATION', 'GenerationExample', 'read_generation', 'load_decoder_tokenizer', 'encode_example',
-           'GenerationDataset', 'CausalLM', 'next_token_probs', 'generate', 'entity_answer', 'parse_entities',
-           'entity_scores', 'generation_scores', 'format_generation_report']
+           'GenerationDataset', 'CausalLM', 'next_token_probs', 'generate', 'generate_scored', 'entity_answer',
+           'parse_entities', 'entity_scores', 'generation_scores', 'format_generation_report']
 
 # %% ../nbs/04b_generation.ipynb #19e7a1b6
 @dataclass
@@ -209,6 +209,11 @@ class CausalLM(nn.Module):
         with _quiet(): lm = AutoModelForCausalLM.from_pretrained(default_decoder_path() if path is None else path, dtype=torch.float32)
         return cls(lm, **kwargs)
 
+    @property
+    def hf(self)->PreTrainedModel:
+        "The `transformers` model itself, under any LoRA wrapper (its layers carry the adapters)."
+        return self.lm.get_base_model() if has_lora(self) else self.lm
+
     def forward(self, input_ids:torch.Tensor, # (batch, tokens)
                 attention_mask:torch.Tensor|None=None, # 1 for real tokens, 0 for padding
                 labels:torch.Tensor|None=None, # (batch, tokens): each position's token, -100 where nothing is learned
@@ -218,10 +223,10 @@ class CausalLM(nn.Module):
             logits = self.lm(input_ids=input_ids, attention_mask=attention_mask).logits
             loss = None if labels is None else softmax_ce(logits[:, :-1], labels[:, 1:], label_smoothing=self.label_smoothing)
             return TaskOutput(logits, loss)
-        hidden = self.lm.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.hf.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         y = labels[:, 1:]                           # position t predicts the token at t + 1
         keep = y != -100
-        logits = self.lm.get_output_embeddings()(hidden[:, :-1][keep])   # the head only where the loss needs it
+        logits = self.hf.get_output_embeddings()(hidden[:, :-1][keep])   # the head only where the loss needs it
         return TaskOutput(logits, softmax_ce(logits, y[keep], label_smoothing=self.label_smoothing))
 
     def check_labels(self, labels, # the dataset's labels: None for generation
@@ -242,12 +247,12 @@ class CausalLM(nn.Module):
 
     def describe(self)->str:
         "What kind of model this is, for error messages."
-        return f"{self.lm.config.model_type} causal language model"
+        return f"{self.hf.config.model_type} causal language model"
 
     def generation_eos(self, tokenizer:PreTrainedTokenizerBase, # the model's tokenizer
                       )->list[int]:
         "The tokens that end an answer: the model's end-of-sequence tokens and the tokenizer's."
-        eos = self.lm.generation_config.eos_token_id
+        eos = self.hf.generation_config.eos_token_id
         eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
         return eos + [t for t in [tokenizer.eos_token_id] if t is not None and t not in eos]
 
@@ -256,7 +261,8 @@ class CausalLM(nn.Module):
 def save_pretrained(self:CausalLM, path:str|Path, # the folder to write into (created if needed)
                     tokenizer:PreTrainedTokenizerBase|None=None, # saved alongside, so that `pipeline` loads the folder
                    )->Path:
-    "Save in the Hugging Face layout (`pipeline('text-generation')` loads it), each file replaced atomically, config.json last."
+    "Save in the Hugging Face layout (`pipeline('text-generation')` loads it), each file replaced atomically, config.json last (with LoRA: merged, the adapter in `adapter/`)."
+    if has_lora(self): return _save_merged(self, path, tokenizer)
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix='.save.', suffix='.tmp', dir=path))
     try:
@@ -321,11 +327,36 @@ def generate(model:CausalLM, # the decoder (put in eval mode for the call)
             ids = torch.tensor([[pad] * (n - len(prompts[i])) + list(prompts[i]) for i in idx], device=device)
             mask = torch.tensor([[0] * (n - len(prompts[i])) + [1] * len(prompts[i]) for i in idx], device=device)
             with autocast(device, precision):
-                new = model.lm.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                new = model.hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, eos_token_id=eos,
                                         pad_token_id=pad, **sampling)[:, n:].tolist()
             for i, row in zip(idx, new): out[i] = row[:next((k for k, t in enumerate(row) if t in eos), len(row))]
     model.train(was_training)
     return [out[i] for i in range(len(prompts))]
+
+# %% ../nbs/04b_generation.ipynb #0efcb35a
+def generate_scored(model:CausalLM, # the decoder
+                    tokenizer:PreTrainedTokenizerBase, # its tokenizer
+                    prompt:Sequence[int], # the token ids of one prompt
+                    max_new_tokens:int=64, # at most this many new tokens
+                    temperature:float=0.0, # 0: greedy; above 0: sampling
+                    top_p:float=1.0, # the nucleus when sampling
+                    seed:int=0, # seeds sampling
+                   )->list[tuple[str, float]]:
+    "Each new token's text and its probability in the distribution it was chosen from, up to an end token."
+    eos = model.generation_eos(tokenizer)
+    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=None) if temperature > 0 else dict(do_sample=False)
+    was_training, device = model.training, next(model.parameters()).device
+    model.eval(); torch.manual_seed(seed)
+    with torch.no_grad():
+        out = model.hf.generate(input_ids=torch.tensor([list(prompt)], device=device), max_new_tokens=max_new_tokens, eos_token_id=eos,
+                                pad_token_id=tokenizer.pad_token_id, output_logits=True, return_dict_in_generate=True, **sampling)
+    model.train(was_training)
+    res = []
+    for logits, t in zip(out.logits, out.sequences[0, len(prompt):].tolist()):
+        if t in eos: break
+        p = next_token_probs(logits[0], temperature, top_p) if temperature > 0 else torch.softmax(logits[0].float(), -1)
+        res.append((tokenizer.decode([t]), float(p[t])))
+    return res
 
 # %% ../nbs/04b_generation.ipynb #bba26f4c
 _ENTITY = re.compile(r'\s*([A-Za-z][\w-]*)\s*:\s*(.*\S)\s*')
@@ -398,4 +429,4 @@ GENERATION = register(Task(
     results=lambda ds, context, generated, labels: [dict(prompt=e.prompt, generated=g) for e, g in zip(ds.examples, generated)],
     write=_answers, file_format='jsonl', generate=_generate_texts, loss_metrics=lambda loss: dict(perplexity=math.exp(min(loss, 700))),
     options=('truncation', 'template', 'scorer', 'max_new_tokens'), base=default_decoder_path, new_model=_new_decoder,
-    tokenizer=load_decoder_tokenizer, max_length=512))
+    tokenizer=load_decoder_tokenizer, max_length=512, lora=True))

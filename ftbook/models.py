@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/models.html.md"""
 
 # %% ../nbs/03_models.ipynb #8c2cadc9
 from __future__ import annotations
-import inspect, json, os, re, shutil, tempfile, warnings
+import copy, inspect, json, os, re, shutil, tempfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,14 +18,15 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedToken
 from transformers.models.auto.modeling_auto import (MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES,
     MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES, MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES)
 
-from .core import default_encoder_path, fsync_path
+from .core import default_encoder_path, fsync_path, replace_dir
 from .data import LabelSet
 from .losses import softmax_ce
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'SEQUENCE_HEAD_STYLES', 'HEAD_CLASSES', 'FREEZE', 'TokenClassificationHead',
-           'SequenceClassificationHead', 'SpanHead', 'TaskOutput', 'TaskModel', 'read_weights', 'load_weights',
-           'layer_of', 'num_layers', 'parameter_counts', 'freeze', 'param_groups']
+           'SequenceClassificationHead', 'SpanHead', 'TaskOutput', 'TaskModel', 'has_lora', 'read_weights',
+           'load_weights', 'layer_of', 'num_layers', 'parameter_counts', 'freeze', 'param_groups', 'add_lora',
+           'merged_copy', 'save_adapter', 'load_adapter', 'model_state', 'load_model_state']
 
 # %% ../nbs/03_models.ipynb #2684a4b7
 class TokenClassificationHead(nn.Module):
@@ -206,6 +207,15 @@ def _compatible(model:TaskModel)->bool:
     return model.task != 'sequence' or (model.pooling == 'cls' and model.encoder.config.model_type in SEQUENCE_HEAD_STYLES)
 
 # %% ../nbs/03_models.ipynb #6c36b42e
+def _inner(model)->str:
+    "The attribute holding the pretrained part that adapters go into: a decoder's `lm`, a `TaskModel`'s `encoder`."
+    return 'lm' if hasattr(model, 'lm') else 'encoder'
+
+def has_lora(model:nn.Module, # a `TaskModel` or a decoder (generation chapter)
+            )->bool:
+    "Does the model carry LoRA adapters?"
+    return hasattr(getattr(model, _inner(model)), 'peft_config')
+
 def _hf_state(model:TaskModel)->dict[str, torch.Tensor]:
     "The model's weights under the names `transformers`' model class for its task uses."
     prefix, names = model.encoder.base_model_prefix, _hf_head_names(model)
@@ -216,7 +226,8 @@ def _hf_state(model:TaskModel)->dict[str, torch.Tensor]:
 def save_pretrained(self:TaskModel, path:str|Path, # the folder to write into (created if needed)
                     tokenizer:PreTrainedTokenizerBase|None=None, # saved alongside, so the folder is self-contained
                    )->Path:
-    "Save in the Hugging Face layout: config.json, model.safetensors and the tokenizer, each file replaced atomically."
+    "Save in the Hugging Face layout: config.json, model.safetensors and the tokenizer, each file replaced atomically (with LoRA: merged, the adapter in `adapter/`)."
+    if has_lora(self): return _save_merged(self, path, tokenizer)
     cfg = self.encoder.config.__class__.from_dict(self.encoder.config.to_dict())
     compatible = _compatible(self)
     cfg.architectures = [HEAD_CLASSES[self.task][cfg.model_type]] if compatible else None
@@ -366,3 +377,76 @@ def param_groups(model:TaskModel, # the model (frozen parameters are left out)
             groups[key] = dict(params=[], names=[], lr=lr * layer_decay ** depth[part], weight_decay=weight_decay if decay else 0.0)
         groups[key]['params'].append(p); groups[key]['names'].append(n)
     return [groups[k] for k in sorted(groups)]
+
+# %% ../nbs/03_models.ipynb #cf025d72
+def add_lora(model:nn.Module, # a `TaskModel` or a decoder (generation chapter); changed in place
+             r:int=8, # the rank of each update
+             alpha:float=16.0, # the update is scaled by alpha / r
+             dropout:float=0.05, # dropout on the adapters' input during training
+             targets:str='all-linear', # the layers that get adapters: every linear layer but the output one, or names joined by commas
+            )->dict[str, int]:
+    "Freeze the pretrained part of `model` and give its linear layers trainable low-rank adapters (the head keeps training); return the counts."
+    from peft import LoraConfig, get_peft_model
+    if has_lora(model): raise ValueError("The model already has LoRA adapters.")
+    name = _inner(model)
+    target = targets if targets == 'all-linear' else [t.strip() for t in targets.split(',') if t.strip()]
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target, task_type='CAUSAL_LM' if name == 'lm' else None)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', FutureWarning)     # peft asks transformers a deprecated question about checkpointing
+            setattr(model, name, get_peft_model(getattr(model, name), cfg))
+    except ValueError as e: raise ValueError(f"LoRA targets {targets!r}: {e}") from None
+    return dict(trainable=sum(p.numel() for p in model.parameters() if p.requires_grad), total=sum(p.numel() for p in model.parameters()))
+
+def merged_copy(model:nn.Module, # a model with LoRA adapters
+               )->nn.Module:
+    "A copy of `model` with its adapters merged into the weights: an ordinary model again (the model itself when it has none)."
+    if not has_lora(model): return model
+    m = copy.deepcopy(model)
+    setattr(m, _inner(m), getattr(m, _inner(m)).merge_and_unload())
+    return m
+
+def save_adapter(model:nn.Module, # a model with LoRA adapters
+                 path:str|Path, # the folder to write
+                )->Path:
+    "The adapter as `peft` saves it (adapter_config.json, adapter_model.safetensors), and a task head beside it."
+    path = Path(path)
+    getattr(model, _inner(model)).save_pretrained(path)
+    if hasattr(model, 'head'): save_file({k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}, str(path/'head.safetensors'))
+    return path
+
+def load_adapter(model:nn.Module, # a model built on the same pretrained weights, without adapters; changed in place
+                 path:str|Path, # an `adapter/` folder written by `save_adapter` (or a run folder holding one)
+                )->nn.Module:
+    "Put a saved adapter, and the head saved beside it, on `model`."
+    from peft import PeftModel
+    path = Path(path)
+    if (path/'adapter').is_dir(): path = path/'adapter'
+    setattr(model, _inner(model), PeftModel.from_pretrained(getattr(model, _inner(model)), path, is_trainable=True))
+    if (path/'head.safetensors').exists(): model.head.load_state_dict(load_file(str(path/'head.safetensors')))
+    return model
+
+def _save_merged(model:nn.Module, path:str|Path, tokenizer)->Path:
+    "The merged model in the Hugging Face layout at `path`, and the adapter (with a head) in `path/adapter`, replaced atomically."
+    merged_copy(model).save_pretrained(path, tokenizer=tokenizer)
+    replace_dir(Path(path)/'adapter', lambda tmp: save_adapter(model, tmp))
+    return Path(path)
+
+def model_state(model:nn.Module, # any model
+               )->dict[str, torch.Tensor]:
+    "What a checkpoint must keep to restore the model: with adapters, the trainable weights alone; else every weight (copies on the CPU)."
+    if has_lora(model): return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if v is not None}
+
+def load_model_state(model:nn.Module, # the model to load into, in place
+                     state:dict[str, torch.Tensor], # from `model_state`
+                     where:str|Path='weights', # where it came from, for the error message
+                    )->nn.Module:
+    "Load what `model_state` kept, strictly: the same trainable weights for a model with adapters, else every weight."
+    if not has_lora(model): return load_weights(model, state, where)
+    want = {n for n, p in model.named_parameters() if p.requires_grad}
+    if set(state) != want:
+        raise ValueError(f"{where}: the adapter weights do not fit this model (missing {sorted(want - set(state))[:3]}, unexpected "
+                         f"{sorted(set(state) - want)[:3]}): resume with the same LoRA settings and model.")
+    model.load_state_dict(state, strict=False)
+    return model

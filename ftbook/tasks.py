@@ -59,6 +59,7 @@ class Task:
     new_model: Callable = _task_model      # new_model(path, task, labels, **options) -> a model to fine-tune, its head new
     tokenizer: Callable = load_tokenizer   # tokenizer(path) -> the tokenizer of a pretrained or fine-tuned model
     max_length: int = 128      # tokens per input when none is given (a window for encoders; prompt and answer for decoders)
+    lora: bool = False         # fine-tune with LoRA adapters unless told otherwise (`TrainConfig.lora`)
 
 TASKS = {}  # the registered tasks, by name (a dict of `Task`s)
 

@@ -21,14 +21,15 @@ from transformers import get_scheduler
 from .core import (PRECISIONS, autocast, get_device, get_precision, get_rng_state, remove_partial, replace_dir,
                          set_rng_state, set_seed, write_atomic)
 from .data import Collator, LengthGroupedSampler
-from .models import TaskModel, freeze, load_weights, param_groups, read_weights
+from .models import (TaskModel, add_lora, freeze, has_lora, load_model_state, load_weights, model_state, param_groups,
+                           read_weights)
 from .tasks import get_task
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'ConfigError', 'TrainConfig', 'SparseEmbeddingGrads', 'train_step',
-           'make_optimizer', 'make_scheduler', 'forward_all', 'evaluate', 'History', 'TrainState', 'Callback',
-           'checkpoints', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'FitResult', 'resume_state',
-           'Tracker', 'StepLog', 'save_run_checkpoint', 'write_run', 'fit']
+__all__ = ['DEFAULT_LR', 'SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'ConfigError', 'TrainConfig', 'SparseEmbeddingGrads',
+           'train_step', 'make_optimizer', 'make_scheduler', 'forward_all', 'evaluate', 'History', 'TrainState',
+           'Callback', 'checkpoints', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'FitResult',
+           'resume_state', 'Tracker', 'StepLog', 'save_run_checkpoint', 'write_run', 'fit']
 
 # %% ../nbs/05_train.ipynb #fef26800
 class ConfigError(ValueError):
@@ -42,7 +43,7 @@ class ConfigError(ValueError):
 @dataclass
 class TrainConfig:
     "Settings of a fine-tuning run; every field has a working default."
-    lr: float = 5e-5                 # peak learning rate (the head's; see layer_decay)
+    lr: float | None = None          # peak learning rate (the head's; see layer_decay); None: 5e-5, or 1e-3 with LoRA (DEFAULT_LR)
     epochs: int = 3                  # passes over the training data
     bs: int = 16                     # micro-batch size, per process
     grad_accum: int = 1              # micro-batches per optimizer step
@@ -67,6 +68,11 @@ class TrainConfig:
     log_every: int = 20              # optimizer steps between progress updates (each reads the loss from the device)
     num_workers: int = 0             # DataLoader worker processes
     fused: bool | None = None        # fused AdamW (None: on CUDA and CPU, where torch has it)
+    lora: bool | None = None         # LoRA adapters instead of full fine-tuning (None: the task's default: on for generation, off for encoders)
+    lora_r: int = 8                  # LoRA rank
+    lora_alpha: float = 16.0         # LoRA scale numerator: updates are scaled by lora_alpha / lora_r
+    lora_dropout: float = 0.05       # dropout on the LoRA adapters' input
+    lora_targets: str = 'all-linear' # layers given adapters: 'all-linear' (every linear layer but the output), or names joined by commas
     progress: bool = True            # show progress bars
 
     def __post_init__(self): _check_config(self)
@@ -82,11 +88,13 @@ class TrainConfig:
         return cls(**{**dict(epochs=1, lr=1e-4, log_every=10), **kw})
 
 # %% ../nbs/05_train.ipynb #9a3e7b5a
+# the peak learning rate when `TrainConfig.lr` is None: full fine-tuning, and LoRA (few weights, which need larger steps)
+DEFAULT_LR = {'full': 5e-5, 'lora': 1e-3}
 # `TrainConfig.schedule` names and the name of transformers' schedule (`get_scheduler`) that each is
 SCHEDULES = {'linear': 'linear', 'cosine': 'cosine', 'constant': 'constant_with_warmup'}
 _DEVICE, _FREEZE = re.compile(r'auto|cpu|mps|cuda(:\d+)?'), re.compile(r'none|embeddings|encoder|bottom:\d+')
 _AT_LEAST_1 = ('epochs', 'bs', 'grad_accum', 'eval_bs', 'group', 'log_every', 'pad_to_multiple_of', 'eval_every',
-               'patience', 'save_every', 'max_steps')
+               'patience', 'save_every', 'max_steps', 'lora_r')
 # field: (does this value work?, what the field must be)
 _RULES = {**{f: (lambda v: v >= 1, 'an integer of at least 1') for f in _AT_LEAST_1},
           'lr': (lambda v: v > 0, 'a number above 0'),
@@ -100,7 +108,10 @@ _RULES = {**{f: (lambda v: v >= 1, 'an integer of at least 1') for f in _AT_LEAS
           'precision': (lambda v: v in ('auto', *PRECISIONS), "one of 'auto', " + ', '.join(repr(p) for p in PRECISIONS)),
           'freeze': (lambda v: bool(_FREEZE.fullmatch(v)), "one of 'none', 'embeddings', 'encoder', 'bottom:K' (K an integer)"),
           'device': (lambda v: bool(_DEVICE.fullmatch(v)), "one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"),
-          'metric': (lambda v: v.strip() != '', "the name of a validation metric ('f1', 'accuracy', 'loss' ...)")}
+          'metric': (lambda v: v.strip() != '', "the name of a validation metric ('f1', 'accuracy', 'loss' ...)"),
+          'lora_alpha': (lambda v: v > 0, 'a number above 0'),
+          'lora_dropout': (lambda v: 0 <= v < 1, 'at least 0 and below 1'),
+          'lora_targets': (lambda v: v.strip(' ,') != '', "'all-linear' or layer names joined by commas (e.g. 'q_proj,v_proj')")}
 
 def _check_config(cfg:TrainConfig):
     "Raise `ConfigError` for the first field of `cfg` whose type or value cannot work."
@@ -188,12 +199,13 @@ def make_optimizer(model:TaskModel, # the model to train
                    device:torch.device, # where the model is, to choose the fused kernel
                   )->torch.optim.Optimizer:
     "AdamW over `param_groups(model)`, fused where the device supports it."
-    groups = [{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, cfg.lr, cfg.weight_decay, cfg.layer_decay)]
+    lr = cfg.lr if cfg.lr is not None else DEFAULT_LR['lora' if has_lora(model) else 'full']
+    groups = [{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, lr, cfg.weight_decay, cfg.layer_decay)]
     fused = cfg.fused if cfg.fused is not None else device.type in ('cuda', 'cpu')
-    try: return torch.optim.AdamW(groups, lr=cfg.lr, fused=fused)
+    try: return torch.optim.AdamW(groups, lr=lr, fused=fused)
     except (RuntimeError, TypeError) as e:
         if cfg.fused: raise ValueError(f"fused AdamW is not available on {device}: {e}. Set fused=False.") from e
-        return torch.optim.AdamW(groups, lr=cfg.lr)
+        return torch.optim.AdamW(groups, lr=lr)
 
 
 def make_scheduler(optimizer, # from `make_optimizer`
@@ -394,6 +406,7 @@ def save_checkpoint(path:str|Path, # the checkpoint folder; replaced as a whole
             warnings.simplefilter('ignore')   # "transformers cannot rebuild this head": said once, for the final model
             model.save_pretrained(tmp, tokenizer=tokenizer)
         if best_state is not None: save_file(best_state, str(tmp/'best.safetensors'))
+        if has_lora(model): save_file(model_state(model), str(tmp/'trainable.safetensors'))   # what resuming loads
         torch.save(dict(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
                         rng=get_rng_state()), tmp/'training_state.pt')
         info = {k: v for k, v in dataclasses.asdict(state).items() if k != 'history'}
@@ -410,14 +423,16 @@ def load_checkpoint(path:str|Path, # a folder written by `save_checkpoint`
     "Restore a checkpoint written by `save_checkpoint`; returns the state, the saved config and the best weights."
     path = Path(path)
     if not (path/'trainer_state.json').exists(): raise FileNotFoundError(f"{path}: no checkpoint to resume from.")
-    load_weights(model, read_weights(path), path)
+    if (path/'trainable.safetensors').exists(): load_model_state(model, load_file(str(path/'trainable.safetensors')), path)   # LoRA
+    else: load_weights(model, read_weights(path), path)
     saved = torch.load(path/'training_state.pt', weights_only=True)
     optimizer.load_state_dict(saved['optimizer']); scheduler.load_state_dict(saved['scheduler']); scaler.load_state_dict(saved['scaler'])
     info = json.loads((path/'trainer_state.json').read_text())
     state = TrainState(**info['state'], history=History(info['history']))
     best, own = None, path.parent/CHECKPOINT.format(step=state.best_step)
     if (path/'best.safetensors').exists(): best = load_file(str(path/'best.safetensors'))
-    elif state.best_step not in (None, state.step) and (own/'trainer_state.json').exists(): best = read_weights(own)
+    elif state.best_step not in (None, state.step) and (own/'trainer_state.json').exists():
+        best = load_file(str(own/'trainable.safetensors')) if has_lora(model) else read_weights(own)
     set_rng_state(saved['rng'])
     return state, info['config'], best
 
@@ -445,7 +460,8 @@ class FitResult:
 
 # configuration fields that must not change when a run is resumed, since the data order or the schedule depend on them
 RESUME_FIELDS = ('lr', 'epochs', 'bs', 'grad_accum', 'weight_decay', 'warmup', 'schedule', 'max_grad_norm', 'layer_decay',
-                 'freeze', 'precision', 'seed', 'group_by_length', 'group', 'max_steps')
+                 'freeze', 'precision', 'seed', 'group_by_length', 'group', 'max_steps', 'lora', 'lora_r', 'lora_alpha', 'lora_dropout',
+                 'lora_targets')
 
 def _flat(metrics:dict)->dict: return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
 
@@ -491,7 +507,7 @@ class Tracker:
         value = metrics[self.metric]
         if state.best is None or (value < state.best if self.metric == 'loss' else value > state.best):
             state.best, state.best_step, state.bad_evals, state.best_metrics = value, state.step, 0, metrics
-            self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if v is not None}
+            self.best_weights = model_state(model)
         else:
             state.bad_evals += 1
             if self.patience and state.bad_evals >= self.patience:
@@ -611,6 +627,7 @@ def _setup(model:TaskModel, train_ds, cfg:TrainConfig)->_Run:
     precision = get_precision(cfg.precision, device)
     set_seed(cfg.seed)
     freeze(model, cfg.freeze)
+    if cfg.lora and not has_lora(model): add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
     model.to(device).train()
     optimizer = make_optimizer(model, cfg, device)
     sampler = LengthGroupedSampler(train_ds.lengths, cfg.bs, group=cfg.group if cfg.group_by_length else 1, seed=cfg.seed)
@@ -649,7 +666,7 @@ def _micro_batches(loader, grad_accum:int, state:TrainState, n_batches:int):
 def _finish(model:TaskModel, tracker:Tracker, test_ds, cfg:TrainConfig, r:_Run, state:TrainState, out:Path|None, tokenizer,
             metric:str)->tuple[dict|None, dict]:
     "Restore the best weights, score the test set, write the run's files; return the test metrics and metrics.json's content."
-    if tracker.best_weights is not None and state.best_step != state.step: load_weights(model, tracker.best_weights, 'the best evaluation')
+    if tracker.best_weights is not None and state.best_step != state.step: load_model_state(model, tracker.best_weights, 'the best evaluation')
     test = evaluate(model, test_ds, cfg, r.acc) if test_ds is not None else None
     metrics = dict(valid_before=state.before, valid=state.best_metrics, **({'test': test} if test else {}), best_step=state.best_step,
                    steps=state.step, train_seconds=state.seconds, train_tokens=state.tokens * r.world, stop_reason=state.stop_reason)
@@ -668,8 +685,10 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
         test_ds=None, # scored with the best model at the end, into `metrics.json` and `FitResult.test`
        )->FitResult:
     "Fine-tune `model` on `train_ds`; return the best model, its history and metrics before and after."
-    cfg, out = cfg or TrainConfig(), (Path(output_dir) if output_dir is not None else None)
-    metric = cfg.metric or get_task(train_ds).metric
+    cfg, out, task = cfg or TrainConfig(), (Path(output_dir) if output_dir is not None else None), get_task(train_ds)
+    lora = cfg.lora if cfg.lora is not None else task.lora      # what the settings leave to the task, made concrete
+    cfg = dataclasses.replace(cfg, lora=lora, lr=cfg.lr if cfg.lr is not None else DEFAULT_LR['lora' if lora else 'full'])
+    metric = cfg.metric or task.metric
     _check_fit(model, (train_ds, valid_ds, test_ds), cfg, out, resume)
     r = _setup(model, train_ds, cfg)
     state, best_weights = _start(out, resume, model, r, cfg)

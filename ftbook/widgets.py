@@ -1,4 +1,4 @@
-"""Panels a reader steers in JupyterLab, each a thin layer over library functions, with a gradient explorer, an alignment inspector, an entity viewer and an experiment panel that trains, stops and compares runs.
+"""Panels a reader steers in JupyterLab, each a thin layer over library functions, with a gradient explorer, an alignment inspector, an entity viewer, an experiment panel that trains, stops and compares runs, and a generation panel for decoders.
 
 Docs: https://ftbook.github.io/ftbook/widgets.html.md"""
 
@@ -21,9 +21,12 @@ from .metrics import format_ner_report
 from .models import TaskModel
 from .tasks import get_task
 from .train import Callback, TrainConfig, checkpoints, fit
+from .inference import load_model
+from .generation import CausalLM, GenerationDataset, GenerationExample, generate_scored, load_decoder_tokenizer
 
 # %% auto #0
-__all__ = ['COLORS', 'GradientExplorer', 'AlignmentInspector', 'highlight', 'EntityViewer', 'ExperimentPanel']
+__all__ = ['COLORS', 'GradientExplorer', 'AlignmentInspector', 'highlight', 'EntityViewer', 'ExperimentPanel', 'token_html',
+           'GenerationPanel']
 
 # %% ../nbs/07_widgets.ipynb #1c2f7f25
 def _show(out:W.Output, obj):
@@ -277,5 +280,52 @@ class ExperimentPanel:
         if self.runs: a2.legend(fontsize=7)
         fig.tight_layout()
         _show(self.plot, fig)
+
+    def _ipython_display_(self): from IPython.display import display; display(self.widget)
+
+# %% ../nbs/07_widgets.ipynb #e85efd7f
+def token_html(tokens:list[tuple[str, float]], # (text, probability) per generated token, as `generate_scored` returns them
+              )->str:
+    "HTML of the tokens, each shaded from red (improbable) to green (probable), its probability on hover."
+    return ''.join(f"<span style='background:hsl({120 * p:.0f},70%,85%);padding:1px 0' title='p={p:.3f}'>{html.escape(t)}</span>"
+                   for t, p in tokens)
+
+class GenerationPanel:
+    "A prompt, decoding controls and the answer with each token's probability, from a base or a fine-tuned decoder."
+    def __init__(self, base=None, # a run or model folder, a (CausalLM, tokenizer) pair, or None: the packaged SmolLM2
+                 tuned=None, # the fine-tuned decoder, the same ways (None: the base alone)
+                 prompt:str='Who wrote the first computer program?', # the text the prompt box starts with
+                ):
+        self.sources, self.loaded, self.tokens = {'base': base, 'fine-tuned': tuned}, {}, []
+        self.prompt = W.Textarea(value=prompt, layout=W.Layout(width='95%'))
+        self.temperature = W.FloatSlider(value=0.0, min=0.0, max=2.0, step=0.05, description='temperature')
+        self.top_p = W.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description='top-p')
+        self.max_new_tokens = W.IntSlider(value=48, min=1, max=256, description='new tokens')
+        self.seed = W.IntText(value=0, description='seed')
+        self.which = W.ToggleButtons(options=['base', 'fine-tuned'] if tuned is not None else ['base'], description='model')
+        self.button = W.Button(description='Generate', button_style='primary')
+        self.html = W.HTML()
+        self.button.on_click(lambda _: self.generate())
+        self.widget = W.VBox([self.prompt, W.HBox([self.temperature, self.top_p]), W.HBox([self.max_new_tokens, self.seed]),
+                              self.which, self.button, self.html])
+
+    def model(self, name:str, # 'base' or 'fine-tuned'
+             )->tuple:
+        "The (CausalLM, tokenizer) of `name`, loaded at its first use."
+        if name not in self.loaded:
+            src = self.sources[name]
+            if src is None: self.loaded[name] = CausalLM.from_base(), load_decoder_tokenizer()
+            elif isinstance(src, (str, Path)): self.loaded[name] = load_model(src)
+            else: self.loaded[name] = tuple(src)
+        return self.loaded[name]
+
+    def generate(self):
+        "Generate an answer to the prompt with the chosen model and decoding; show it token by token."
+        model, tok = self.model(self.which.value)
+        ids = GenerationDataset([GenerationExample(self.prompt.value)], tok, truncation='left').prompts[0]
+        self.tokens = generate_scored(model, tok, ids, self.max_new_tokens.value, self.temperature.value, self.top_p.value, self.seed.value)
+        mean = sum(p for _, p in self.tokens) / max(len(self.tokens), 1)
+        self.html.value = (f"<div style='line-height:1.9;white-space:pre-wrap'>{token_html(self.tokens)}</div>"
+                           f"<div style='color:#666'>{self.which.value}: {len(self.tokens)} tokens, mean probability {mean:.2f}</div>")
 
     def _ipython_display_(self): from IPython.display import display; display(self.widget)

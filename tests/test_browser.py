@@ -1,6 +1,6 @@
 """End to end in a real browser: JupyterLab on 127.0.0.1 runs a copy of the widgets chapter in Debian's chromium,
 driven by Playwright; pressing the experiment panel's Train button trains the tiny model, and the live curve and the
-report appear. Skipped, with the reason, where chromium or playwright is missing (`.ci/run` installs both)."""
+report appear; pressing the generation panel's Generate button writes the fine-tuned tiny decoder's answer. Skipped, with the reason, where chromium or playwright is missing (`.ci/run` installs both)."""
 import os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
@@ -67,6 +67,11 @@ def test_train_button_in_jupyterlab(lab):
             page.wait_for_function("() => document.body.innerText.includes('done: run 3')", timeout=180_000)
             assert 'run 3: lr' in page.inner_text('body') and 'strict IOB2' in page.inner_text('body')
             page.locator('.jupyter-widgets-output-area img, .widget-output img').first.wait_for(timeout=30_000)
+            # the generation panel: Generate with the fine-tuned tiny decoder writes its answer, token by token with probabilities
+            generate = page.locator('button.jupyter-button:has-text("Generate")')
+            generate.first.scroll_into_view_if_needed(); generate.first.click()
+            page.wait_for_function("() => /fine-tuned: \\d+ tokens, mean probability/.test(document.body.innerText)", timeout=60_000)
+            assert page.locator('span[title^="p="]').count() > 0
         except Exception:
             page.screenshot(path=str(folder/'failure.png'))
             print('JupyterLab log:', (folder/'lab.log').read_text()[-3000:], sep='\n')

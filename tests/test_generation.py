@@ -28,7 +28,7 @@ def run(tmp_path_factory):
     jsonl(d/'train.jsonl', ROWS * 40); jsonl(d/'valid.jsonl', ROWS)
     assert main(['train', '--task', 'generation', '--train', str(d/'train.jsonl'), '--valid', str(d/'valid.jsonl'),
                  '--model', str(d/'base'), '--output', str(d/'run'), '--epochs', '10', '--lr', '3e-3', '--batch-size', '8',
-                 '--scorer', 'entities', '--no-progress']) == 0
+                 '--scorer', 'entities', '--no-lora', '--no-progress']) == 0     # full fine-tuning: a random tiny model must memorise
     return d
 
 def test_train_saves_a_hugging_face_run_folder(run):
@@ -128,7 +128,7 @@ def test_resume_of_a_tied_decoder_is_exact(tmp_path):
     tok = tiny_chat_tokenizer()
     ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     ds = GenerationDataset([GenerationExample(r['prompt'], r['completion']) for r in ROWS] * 4, tok)
-    cfg = TrainConfig.smoke(epochs=2, bs=4, save_every=3)
+    cfg = TrainConfig.smoke(epochs=2, bs=4, save_every=3, lora=False)    # full: every weight, the tied head included, comes from the checkpoint
     whole = fit(CausalLM(tiny_decoder(len(tok), seed=0, **ids)), ds, None, cfg).model.state_dict()
     part = CausalLM(tiny_decoder(len(tok), seed=0, **ids))
     class Stop(Callback):
@@ -194,11 +194,77 @@ def test_the_packaged_decoder_is_the_default(tmp_path, capsys):
           ('Where is the model saved?', 'At the root of the run folder.')]
     f = jsonl(tmp_path/'qa.jsonl', [dict(prompt=q, completion=a) for q, a in qa])
     assert main(['train', '--task', 'generation', '--train', str(f), '--valid', str(f), '--output', str(tmp_path/'run'),
-                 '--epochs', '1', '--batch-size', '3', '--lr', '1e-6', '--no-progress']) == 0   # one Adam step moves every weight by about lr
+                 '--epochs', '1', '--batch-size', '3', '--lr', '1e-4', '--no-progress']) == 0     # LoRA, the default for generation
     out = capsys.readouterr().out
     assert 'fine-tuning the packaged SmolLM2-135M-Instruct on 3 examples' in out and 'perplexity' in out
     m = json.loads((tmp_path/'run'/'metrics.json').read_text())
     assert m['steps'] == 1 and m['valid']['loss'] < m['valid_before']['loss']
+    assert (tmp_path/'run'/'adapter'/'adapter_config.json').exists()
     (tmp_path/'q.txt').write_text('What is the capital of France?\n')
     assert main(['predict', '--model', str(tmp_path/'run'), '--input', str(tmp_path/'q.txt'), '--max-new-tokens', '12']) == 0
     assert 'Paris' in json.loads(capsys.readouterr().out)['generated']
+
+def test_lora_decoder_merged_generates_what_predict_does_and_resumes_exactly(tmp_path, capsys):
+    "LoRA (the default for generation): the merged run folder in pipeline equals ftbook predict; a stopped LoRA run resumes to the same weights."
+    save_tiny_decoder(tmp_path/'base', hidden=64)
+    f = jsonl(tmp_path/'train.jsonl', ROWS * 10)
+    args = ['train', '--task', 'generation', '--train', str(f), '--valid', str(f), '--model', str(tmp_path/'base'), '--epochs', '2',
+            '--lr', '1e-2', '--batch-size', '8', '--save-every', '5', '--lora-r', '4', '--no-progress']
+    assert main(args + ['--output', str(tmp_path/'whole')]) == 0
+    assert (tmp_path/'whole'/'adapter'/'adapter_model.safetensors').exists()
+    prompts = [r['prompt'] for r in ROWS[:3]]
+    (tmp_path/'in.txt').write_text('\n'.join(prompts) + '\n')
+    capsys.readouterr()
+    assert main(['predict', '--model', str(tmp_path/'whole'), '--input', str(tmp_path/'in.txt'), '--max-new-tokens', '20']) == 0
+    ours = [json.loads(l)['generated'] for l in capsys.readouterr().out.splitlines()]
+    pipe = pipeline('text-generation', model=str(tmp_path/'whole'), device='cpu')
+    assert ours == [pipe([{'role': 'user', 'content': p}], do_sample=False, max_new_tokens=20)[0]['generated_text'][-1]['content'] for p in prompts]
+    # a LoRA run stopped at its step-3 checkpoint and resumed ends with the weights of the run that was never stopped
+    tok = load_decoder_tokenizer(tmp_path/'base')
+    ds = GenerationDataset([GenerationExample(r['prompt'], r['completion']) for r in ROWS] * 4, tok)
+    cfg = TrainConfig.smoke(epochs=2, bs=4, save_every=3, lora=True, lora_r=4)
+    whole = fit(CausalLM.from_base(tmp_path/'base'), ds, None, cfg).model.state_dict()
+    class Stop(Callback):
+        def on_step_end(self, s):
+            if s.step == 3: s.stop = True
+    fit(CausalLM.from_base(tmp_path/'base'), ds, None, cfg, callbacks=[Stop()], output_dir=tmp_path/'part')
+    assert (tmp_path/'part'/'checkpoint-3'/'trainable.safetensors').exists()
+    resumed = fit(CausalLM.from_base(tmp_path/'base'), ds, None, cfg, output_dir=tmp_path/'part', resume=True)
+    assert resumed.state.step == 12 and any('lora_B' in k for k in whole)
+    assert all(torch.equal(v, whole[k]) for k, v in resumed.model.state_dict().items())
+
+def test_lora_encoder_keeps_its_head_with_the_adapter(tmp_path):
+    "peft#310: an adapter saved without the new head reloads with a random one; ftbook saves the head beside the adapter."
+    from ftbook.data import LabelSet, load_tokenizer
+    from ftbook.models import TaskModel, load_adapter, has_lora
+    from ftbook.testing import save_tiny_encoder, write_conll
+    data = write_conll(tmp_path/'train.txt', NER_SENTENCES * 3)
+    enc = save_tiny_encoder(tmp_path/'enc')
+    assert main(['train', '--train', str(data), '--valid', str(data), '--model', str(enc), '--output', str(tmp_path/'run'), '--lora',
+                 '--epochs', '3', '--lr', '1e-2', '--batch-size', '4', '--no-progress']) == 0
+    names = {p.name for p in (tmp_path/'run'/'adapter').iterdir()}
+    assert {'adapter_config.json', 'adapter_model.safetensors', 'head.safetensors'} <= names
+    merged = TaskModel.from_pretrained(tmp_path/'run').eval()         # the root: an ordinary model folder
+    labels = merged.labels
+    fresh = load_adapter(TaskModel.from_encoder(enc, 'token', labels), tmp_path/'run').eval()
+    assert has_lora(fresh)
+    x = load_tokenizer(enc)(['Ada Lovelace worked in London .'], return_tensors='pt')
+    with torch.no_grad(): torch.testing.assert_close(fresh(x['input_ids'], x['attention_mask']).logits,
+                                                     merged(x['input_ids'], x['attention_mask']).logits, atol=1e-5, rtol=1e-5)
+    hf = pipeline('token-classification', model=str(tmp_path/'run'), device='cpu')
+    assert isinstance(hf('Ada Lovelace worked in London .'), list)
+
+def test_settings_left_to_the_task_are_recorded_concretely(tmp_path, ner_fixture):
+    "lora=None takes the task's default (on for generation, off for NER); lr=None the rate that goes with it; checkpoints record both."
+    from ftbook.data import TokenClassificationDataset
+    from ftbook.models import TaskModel
+    from ftbook.train import DEFAULT_LR
+    tok = tiny_chat_tokenizer()
+    ds = GenerationDataset([GenerationExample(r['prompt'], r['completion']) for r in ROWS], tok)
+    fit(CausalLM(tiny_decoder(len(tok))), ds, None, TrainConfig.smoke(lr=None, max_steps=1), output_dir=tmp_path/'gen')
+    f = ner_fixture
+    ner = TokenClassificationDataset(f['sents'], f['tok'], f['labels'])
+    fit(TaskModel.from_encoder(f['enc'], 'token', f['labels']), ner, None, TrainConfig.smoke(lr=None, max_steps=1), output_dir=tmp_path/'ner')
+    saved = {k: json.loads(next((tmp_path/k).glob('checkpoint-*/trainer_state.json')).read_text())['config'] for k in ('gen', 'ner')}
+    assert (saved['gen']['lora'], saved['gen']['lr']) == (True, DEFAULT_LR['lora'])
+    assert (saved['ner']['lora'], saved['ner']['lr']) == (False, DEFAULT_LR['full'])

@@ -92,3 +92,27 @@ def test_panel_reports_errors_in_its_status(tmp_path):
     p = ExperimentPanel(dataset=ExperimentPanel.DATASETS[2], output_dir=tmp_path)
     p.train(background=False)
     assert 'Give the path of a CoNLL training file' in p.status.value and not p.train_button.disabled
+
+def test_generation_panel_switches_models_and_decoding(tmp_path):
+    "Generate with the base and with a fine-tuned tiny decoder; sampling follows the seed; each token carries its probability."
+    from ftbook.generation import CausalLM, GenerationDataset, GenerationExample, entity_answer, load_decoder_tokenizer
+    from ftbook.testing import save_tiny_decoder
+    from ftbook.widgets import GenerationPanel
+    base = save_tiny_decoder(tmp_path/'base', hidden=64)
+    tok = load_decoder_tokenizer(base)
+    rows = [GenerationExample(' '.join(w), entity_answer(w, t)) for w, t in NER_SENTENCES]
+    set_seed(0)
+    fit(CausalLM.from_base(base), GenerationDataset(rows * 40, tok), None, TrainConfig.smoke(epochs=8, bs=8, lr=3e-3, lora=False),
+        output_dir=tmp_path/'run')
+    panel = GenerationPanel(base=base, tuned=tmp_path/'run', prompt=rows[0].prompt)
+    assert panel.loaded == {}                                                   # nothing loads before Generate
+    panel.which.value = 'fine-tuned'; panel.button.click()
+    assert ''.join(t for t, _ in panel.tokens) == rows[0].completion and panel.html.value.count('<span') == len(panel.tokens)
+    assert all(0 < p <= 1 for _, p in panel.tokens) and 'title=' in panel.html.value
+    panel.which.value = 'base'; panel.max_new_tokens.value = 5; panel.button.click()
+    assert len(panel.tokens) <= 5 and ''.join(t for t, _ in panel.tokens) != rows[0].completion
+    panel.temperature.value, panel.top_p.value, panel.seed.value = 1.5, 0.95, 7
+    panel.button.click(); first = panel.tokens
+    panel.button.click(); assert panel.tokens == first                            # same seed, same sample
+    panel.seed.value = 8; panel.button.click(); assert panel.tokens != first
+    assert GenerationPanel().which.options == ('base',)                         # no fine-tuned model: no toggle choice

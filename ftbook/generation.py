@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/generation.html.md"""
 
 # %% ../nbs/04b_generation.ipynb #45cef095
 from __future__ import annotations
-import collections, json, math, os, re, shutil, tempfile, warnings
+import collections, json, math, re, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +19,10 @@ from fastcore.basics import patch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from .core import autocast, default_decoder_path, fsync_path
+from .core import autocast, default_decoder_path
 from .data import _lines, _read_text, entity_spans
 from .losses import softmax_ce
-from .models import TaskOutput, _save_merged, has_lora
+from .models import TaskOutput, _save_merged, _write_files, has_lora
 from .tasks import Task, register
 
 # %% auto #0
@@ -263,21 +263,15 @@ def save_pretrained(self:CausalLM, path:str|Path, # the folder to write into (cr
                    )->Path:
     "Save in the Hugging Face layout (`pipeline('text-generation')` loads it), each file replaced atomically, config.json last (with LoRA: merged, the adapter in `adapter/`)."
     if has_lora(self): return _save_merged(self, path, tokenizer)
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix='.save.', suffix='.tmp', dir=path))
-    try:
-        if tokenizer is not None:
-            self.lm.generation_config.eos_token_id = self.generation_eos(tokenizer)   # pipeline stops where ftbook does
-            self.lm.generation_config.pad_token_id = tokenizer.pad_token_id
+    if tokenizer is not None:
+        self.lm.generation_config.eos_token_id = self.generation_eos(tokenizer)   # pipeline stops where ftbook does
+        self.lm.generation_config.pad_token_id = tokenizer.pad_token_id
+    def write(tmp:Path):
         with _quiet(), warnings.catch_warnings():
             warnings.simplefilter('ignore')
             self.lm.save_pretrained(tmp)
         if tokenizer is not None: tokenizer.save_pretrained(tmp)
-        for f in sorted(tmp.iterdir(), key=lambda f: f.name == 'config.json'):   # config.json last
-            fsync_path(f); os.replace(f, path/f.name)
-        fsync_path(path)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    return _write_files(path, write)         # as the encoders' (models chapter): atomic files, config.json last
 
 @patch(cls_method=True)
 def from_pretrained(cls:CausalLM, path:str|Path, # a folder saved by `CausalLM.save_pretrained`, or by transformers
@@ -300,6 +294,12 @@ def next_token_probs(logits:torch.Tensor, # (..., vocabulary): the next-token lo
     return torch.zeros_like(p).scatter(-1, order, sp / sp.sum(-1, keepdim=True))
 
 # %% ../nbs/04b_generation.ipynb #ed98a16b
+def _sampling(temperature:float, top_p:float)->dict:
+    "`generate`'s decoding arguments: greedy for temperature 0, else sampling with the temperature and the top-p nucleus (no top-k)."
+    if temperature < 0: raise ValueError(f"temperature must be at least 0 (0: greedy), got {temperature}.")
+    if not 0 < top_p <= 1: raise ValueError(f"top_p must be above 0 and at most 1, got {top_p}.")
+    return dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=None) if temperature > 0 else dict(do_sample=False)
+
 def generate(model:CausalLM, # the decoder (put in eval mode for the call)
              tokenizer:PreTrainedTokenizerBase, # its tokenizer (padding and end tokens)
              prompts:Sequence[Sequence[int]], # token ids of each prompt
@@ -311,11 +311,9 @@ def generate(model:CausalLM, # the decoder (put in eval mode for the call)
              seed:int=0, # seeds sampling
             )->list[list[int]]:
     "The new tokens of each prompt, in order, up to (not including) an end token: `transformers`' `generate` with the KV cache."
-    if temperature < 0: raise ValueError(f"temperature must be at least 0 (0: greedy), got {temperature}.")
-    if not 0 < top_p <= 1: raise ValueError(f"top_p must be above 0 and at most 1, got {top_p}.")
     device, eos = next(model.parameters()).device, model.generation_eos(tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
-    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=None) if temperature > 0 else dict(do_sample=False)
+    sampling = _sampling(temperature, top_p)
     was_training, out = model.training, {}
     model.eval()
     torch.manual_seed(seed)
@@ -344,7 +342,7 @@ def generate_scored(model:CausalLM, # the decoder
                    )->list[tuple[str, float]]:
     "Each new token's text and its probability in the distribution it was chosen from, up to an end token."
     eos = model.generation_eos(tokenizer)
-    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=None) if temperature > 0 else dict(do_sample=False)
+    sampling = _sampling(temperature, top_p)
     was_training, device = model.training, next(model.parameters()).device
     model.eval(); torch.manual_seed(seed)
     with torch.no_grad():

@@ -222,6 +222,18 @@ def _hf_state(model:TaskModel)->dict[str, torch.Tensor]:
     return {(names[k] if k in names else f'{prefix}.{k[len("encoder."):]}'): v.detach().contiguous().cpu()
             for k, v in model.state_dict().items() if k != 'class_weights'}
 
+def _write_files(path:str|Path, write)->Path:
+    "Let `write(tmp)` write a model folder's files into a temporary folder inside `path`, then move each in atomically, config.json last."
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix='.save.', suffix='.tmp', dir=path))
+    try:
+        write(tmp)
+        for f in sorted(tmp.iterdir(), key=lambda f: f.name == 'config.json'):   # config.json last: a folder with it is complete
+            fsync_path(f); os.replace(f, path/f.name)
+        fsync_path(path)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
 @patch
 def save_pretrained(self:TaskModel, path:str|Path, # the folder to write into (created if needed)
                     tokenizer:PreTrainedTokenizerBase|None=None, # saved alongside, so the folder is self-contained
@@ -237,17 +249,11 @@ def save_pretrained(self:TaskModel, path:str|Path, # the folder to write into (c
     if not compatible:
         warnings.warn(f"transformers has no model class that rebuilds this {self.task} model ({cfg.model_type}, pooling "
                       f"{self.pooling!r}) exactly: load it with ftbook's TaskModel.from_pretrained.")
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix='.save.', suffix='.tmp', dir=path))
-    try:
+    def write(tmp:Path):
         cfg.save_pretrained(tmp)
         save_file(_hf_state(self), str(tmp/'model.safetensors'), metadata={'format': 'pt'})
         if tokenizer is not None: tokenizer.save_pretrained(tmp)
-        for f in sorted(tmp.iterdir(), key=lambda f: f.name == 'config.json'):   # config.json last
-            fsync_path(f); os.replace(f, path/f.name)
-        fsync_path(path)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    return _write_files(path, write)
 
 # %% ../nbs/03_models.ipynb #214a42ff
 _TASK_OF_ARCH = {'ForTokenClassification': 'token', 'ForSequenceClassification': 'sequence', 'ForQuestionAnswering': 'span'}

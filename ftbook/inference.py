@@ -17,6 +17,7 @@ from .data import load_tokenizer
 from .models import TaskModel
 from .tasks import get_task, probabilities
 from .generation import CausalLM
+from .deploy import OnnxModel
 from .train import checkpoints, forward_all
 
 # %% auto #0
@@ -37,9 +38,11 @@ def model_dir(path:str|Path, # a run folder or a model folder (older ftbook runs
 
 def load_model(path:str|Path, # a run folder or a model folder
               )->tuple:
-    "The saved model at `path` and its tokenizer: a `CausalLM` for a decoder (a *ForCausalLM), else a `TaskModel`."
+    "The saved model at `path` and its tokenizer: a `CausalLM` for a decoder (a *ForCausalLM), an `OnnxModel` for a folder `export_onnx` wrote, else a `TaskModel`."
     path = model_dir(path)
-    archs = json.loads((path/'config.json').read_text()).get('architectures') or []
+    cfg = json.loads((path/'config.json').read_text())
+    if cfg.get('ftbook_onnx'): return OnnxModel.from_pretrained(path), load_tokenizer(path)   # deployment chapter
+    archs = cfg.get('architectures') or []
     if any(a.endswith('ForCausalLM') for a in archs): return CausalLM.from_pretrained(path), get_task('generation').tokenizer(path)
     return TaskModel.from_pretrained(path), load_tokenizer(path)
 

@@ -234,19 +234,22 @@ def _write_files(path:str|Path, write)->Path:
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return path
 
+def _hf_config(model:TaskModel):
+    "The model's configuration as a saved folder holds it: the encoder's, with the labels, the task and (when one rebuilds it) transformers' class."
+    cfg = model.encoder.config.__class__.from_dict(model.encoder.config.to_dict())
+    cfg.architectures = [HEAD_CLASSES[model.task][cfg.model_type]] if _compatible(model) else None
+    if model.labels is not None: cfg.id2label, cfg.label2id = model.labels.id2label, dict(model.labels.label2id)
+    cfg.ftbook_task, cfg.ftbook_pooling = model.task, model.pooling
+    return cfg
+
 @patch
 def save_pretrained(self:TaskModel, path:str|Path, # the folder to write into (created if needed)
                     tokenizer:PreTrainedTokenizerBase|None=None, # saved alongside, so the folder is self-contained
                    )->Path:
     "Save in the Hugging Face layout: config.json, model.safetensors and the tokenizer, each file replaced atomically (with LoRA: merged, the adapter in `adapter/`)."
     if has_lora(self): return _save_merged(self, path, tokenizer)
-    cfg = self.encoder.config.__class__.from_dict(self.encoder.config.to_dict())
-    compatible = _compatible(self)
-    cfg.architectures = [HEAD_CLASSES[self.task][cfg.model_type]] if compatible else None
-    if self.labels is not None:
-        cfg.id2label, cfg.label2id = self.labels.id2label, dict(self.labels.label2id)
-    cfg.ftbook_task, cfg.ftbook_pooling = self.task, self.pooling
-    if not compatible:
+    cfg = _hf_config(self)
+    if not cfg.architectures:
         warnings.warn(f"transformers has no model class that rebuilds this {self.task} model ({cfg.model_type}, pooling "
                       f"{self.pooling!r}) exactly: load it with ftbook's TaskModel.from_pretrained.")
     def write(tmp:Path):
@@ -371,16 +374,19 @@ def param_groups(model:TaskModel, # the model (frozen parameters are left out)
                  lr:float=5e-5, # peak learning rate of the head
                  weight_decay:float=0.01, # decoupled weight decay, not applied to biases and norm weights
                  layer_decay:float=1.0, # d: each layer down from the head trains at d times the rate above it
+                 head_lr:float|None=None, # the new head's own peak rate (None: `lr`, like the rest of depth 0)
                 )->list[dict]:
-    "Optimizer parameter groups: no decay for biases and norms, and layer-wise learning-rate decay."
+    "Optimizer parameter groups: no decay for biases and norms, layer-wise learning-rate decay, and the head's own rate."
     L, no_decay, groups = num_layers(model), _no_decay_names(model), {}
     depth = {'head': 0, 'encoder (other)': 0, 'embeddings': L + 1} | {f'layer {i}': L - i for i in range(L)}
     for n, p in model.named_parameters():
         if not p.requires_grad: continue
         part, decay = layer_of(n), n not in no_decay
-        key = (depth[part], decay)
+        own = part == 'head' and head_lr is not None
+        key = (depth[part], own, decay)
         if key not in groups:
-            groups[key] = dict(params=[], names=[], lr=lr * layer_decay ** depth[part], weight_decay=weight_decay if decay else 0.0)
+            rate = head_lr if own else lr * layer_decay ** depth[part]
+            groups[key] = dict(params=[], names=[], lr=rate, weight_decay=weight_decay if decay else 0.0)
         groups[key]['params'].append(p); groups[key]['names'].append(n)
     return [groups[k] for k in sorted(groups)]
 

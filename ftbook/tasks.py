@@ -102,10 +102,10 @@ def _sentences(texts:Sequence)->tuple[list[TaggedSentence], list]:
 
 def _entities(ds:TokenClassificationDataset, context:list, probs:Sequence[torch.Tensor], labels:LabelSet)->list[dict]:
     "Words, tags, each word's probability and the entities (with character offsets when the input was a string)."
-    results = []
-    for s, (text, spans), wp in zip(ds.sentences, context, ds.word_values(probs)):
-        ids = [int(p.argmax()) for p in wp]
-        tags, scores = [labels.decode(i) for i in ids], [float(p[i]) for p, i in zip(wp, ids)]
+    results, best = [], [p.max(-1) for p in probs]     # per window, every token's top probability and its label: one call each
+    per_word = zip(ds.word_values([b.indices.tolist() for b in best]), ds.word_values([b.values.tolist() for b in best]))
+    for s, (text, spans), (ids, scores) in zip(ds.sentences, context, per_word):
+        tags = [labels.decode(i) for i in ids]
         ents = []
         for kind, a, b in entity_spans(tags):
             start, end = (spans[a][0], spans[b - 1][1]) if spans else (None, None)

@@ -26,10 +26,11 @@ from .models import (TaskModel, add_lora, freeze, has_lora, load_model_state, lo
 from .tasks import get_task
 
 # %% auto #0
-__all__ = ['DEFAULT_LR', 'SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'ConfigError', 'TrainConfig', 'SparseEmbeddingGrads',
-           'train_step', 'make_optimizer', 'make_scheduler', 'forward_all', 'evaluate', 'History', 'TrainState',
-           'Callback', 'checkpoints', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'FitResult',
-           'resume_state', 'Tracker', 'StepLog', 'save_run_checkpoint', 'write_run', 'fit']
+__all__ = ['DEFAULT_LR', 'SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'ConfigError', 'TrainConfig', 'learning_rates',
+           'SparseEmbeddingGrads', 'train_step', 'make_optimizer', 'make_scheduler', 'forward_all', 'evaluate',
+           'History', 'TrainState', 'Callback', 'checkpoints', 'save_checkpoint', 'load_checkpoint',
+           'NonFiniteLossError', 'FitResult', 'resume_state', 'Tracker', 'StepLog', 'save_run_checkpoint', 'write_run',
+           'fit']
 
 # %% ../nbs/05_train.ipynb #fef26800
 class ConfigError(ValueError):
@@ -43,7 +44,8 @@ class ConfigError(ValueError):
 @dataclass
 class TrainConfig:
     "Settings of a fine-tuning run; every field has a working default."
-    lr: float | None = None          # peak learning rate (the head's; see layer_decay); None: 5e-5, or 1e-3 with LoRA (DEFAULT_LR)
+    lr: float | None = None          # peak learning rate (see layer_decay); None: 5e-5, or 1e-3 with LoRA (DEFAULT_LR)
+    head_lr: float | None = None     # peak rate of the new task head; None: 1e-3 (DEFAULT_LR) when lr is None too, else lr
     epochs: int = 3                  # passes over the training data
     bs: int = 16                     # micro-batch size, per process
     grad_accum: int = 1              # micro-batches per optimizer step
@@ -88,8 +90,17 @@ class TrainConfig:
         return cls(**{**dict(epochs=1, lr=1e-4, log_every=10), **kw})
 
 # %% ../nbs/05_train.ipynb #9a3e7b5a
-# the peak learning rate when `TrainConfig.lr` is None: full fine-tuning, and LoRA (few weights, which need larger steps)
-DEFAULT_LR = {'full': 5e-5, 'lora': 1e-3}
+# the peak learning rates when `TrainConfig.lr` is None: full fine-tuning, LoRA (few weights, which need larger steps),
+# and a new task head (trained from scratch, it has no pretrained state to lose)
+DEFAULT_LR = {'full': 5e-5, 'lora': 1e-3, 'head': 1e-3}
+
+def learning_rates(cfg:TrainConfig, # `lr` and `head_lr` as given (None: the defaults)
+                   lora:bool, # LoRA or full fine-tuning
+                  )->tuple[float, float]:
+    "The peak rates of the pretrained weights and of the head: a rate given applies to every weight, as `Trainer`'s learning_rate does, unless head_lr is given too."
+    lr = cfg.lr if cfg.lr is not None else DEFAULT_LR['lora' if lora else 'full']
+    head = cfg.head_lr if cfg.head_lr is not None else (DEFAULT_LR['head'] if cfg.lr is None else cfg.lr)
+    return lr, head
 # `TrainConfig.schedule` names and the name of transformers' schedule (`get_scheduler`) that each is
 SCHEDULES = {'linear': 'linear', 'cosine': 'cosine', 'constant': 'constant_with_warmup'}
 _DEVICE, _FREEZE = re.compile(r'auto|cpu|mps|cuda(:\d+)?'), re.compile(r'none|embeddings|encoder|bottom:\d+')
@@ -98,6 +109,7 @@ _AT_LEAST_1 = ('epochs', 'bs', 'grad_accum', 'eval_bs', 'group', 'log_every', 'p
 # field: (does this value work?, what the field must be)
 _RULES = {**{f: (lambda v: v >= 1, 'an integer of at least 1') for f in _AT_LEAST_1},
           'lr': (lambda v: v > 0, 'a number above 0'),
+          'head_lr': (lambda v: v > 0, 'a number above 0'),
           'weight_decay': (lambda v: v >= 0, 'a number of at least 0'),
           'warmup': (lambda v: 0 <= v < 1, 'a share of the steps, at least 0 and below 1'),
           'max_grad_norm': (lambda v: v > 0, "a number above 0 (or none: no clipping)"),
@@ -199,8 +211,8 @@ def make_optimizer(model:TaskModel, # the model to train
                    device:torch.device, # where the model is, to choose the fused kernel
                   )->torch.optim.Optimizer:
     "AdamW over `param_groups(model)`, fused where the device supports it."
-    lr = cfg.lr if cfg.lr is not None else DEFAULT_LR['lora' if has_lora(model) else 'full']
-    groups = [{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, lr, cfg.weight_decay, cfg.layer_decay)]
+    lr, head_lr = learning_rates(cfg, has_lora(model))
+    groups = [{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, lr, cfg.weight_decay, cfg.layer_decay, head_lr)]
     fused = cfg.fused if cfg.fused is not None else device.type in ('cuda', 'cpu')
     try: return torch.optim.AdamW(groups, lr=lr, fused=fused)
     except (RuntimeError, TypeError) as e:
@@ -238,6 +250,11 @@ def _gather(acc:Accelerator|None, idx:torch.Tensor, kept:torch.Tensor)->tuple[to
     for d in range(kept.dim()): kept = acc.pad_across_processes(kept, dim=d, pad_index=-100)
     return acc.gather(idx), acc.gather(kept)
 
+def _device_of(model:torch.nn.Module)->torch.device:
+    "Where the model's weights are; the CPU for a model without torch weights (an ONNX Runtime session, deployment chapter)."
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device('cpu')
+
 def forward_all(model:TaskModel, # the model (a DDP wrapper is unwrapped); put in eval mode for the call
                 dataset, # any dataset of a registered task, labelled or not
                 keep, # keep(logits) -> what to keep of a batch, one row per item (moved to the CPU); None: the loss alone
@@ -248,7 +265,7 @@ def forward_all(model:TaskModel, # the model (a DDP wrapper is unwrapped); put i
                )->tuple[list[torch.Tensor], float|None]:
     "`keep(logits)` of every item of `dataset` in dataset order, and the mean loss over labelled items (None without labels)."
     model = accelerator.unwrap_model(model) if accelerator else model
-    device = next(model.parameters()).device
+    device = _device_of(model)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     batches = _shard(LengthGroupedSampler(dataset.lengths, bs, shuffle=False).batches(), rank, world)
     was_training, found = model.training, {}
@@ -277,7 +294,7 @@ def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
             )->dict:
     "The task's metrics of `model` on `dataset` (word-level for tagging, text-level for classification), with the mean loss."
     cfg, task = cfg or TrainConfig(), get_task(dataset)
-    device = next((accelerator.unwrap_model(model) if accelerator else model).parameters()).device
+    device = _device_of(accelerator.unwrap_model(model) if accelerator else model)
     precision = get_precision(cfg.precision, device)
     kept, loss = forward_all(model, dataset, task.keep, cfg.eval_bs, precision, accelerator, cfg.pad_to_multiple_of)
     if task.generate is not None:    # predictions that are generated, token by token (the generation chapter)
@@ -459,7 +476,7 @@ class FitResult:
     metrics: dict = field(default_factory=dict)  # everything `metrics.json` holds
 
 # configuration fields that must not change when a run is resumed, since the data order or the schedule depend on them
-RESUME_FIELDS = ('lr', 'epochs', 'bs', 'grad_accum', 'weight_decay', 'warmup', 'schedule', 'max_grad_norm', 'layer_decay',
+RESUME_FIELDS = ('lr', 'head_lr', 'epochs', 'bs', 'grad_accum', 'weight_decay', 'warmup', 'schedule', 'max_grad_norm', 'layer_decay',
                  'freeze', 'precision', 'seed', 'group_by_length', 'group', 'max_steps', 'lora', 'lora_r', 'lora_alpha', 'lora_dropout',
                  'lora_targets')
 
@@ -477,6 +494,7 @@ def resume_state(out:str|Path, # the run folder
     found = checkpoints(out, tidy=False)
     if not found: raise FileNotFoundError(f"{out}: no checkpoint to resume from.")
     state, saved_cfg, best = load_checkpoint(found[-1], model, optimizer, scheduler, scaler)
+    saved_cfg = {'head_lr': saved_cfg.get('lr')} | saved_cfg   # runs of older ftbook trained the head at lr
     changed = [f for f in RESUME_FIELDS if saved_cfg.get(f) != getattr(cfg, f)]
     if changed: raise ValueError(f"Cannot resume with a different {', '.join(changed)}: the run used "
                                  + ', '.join(f'{f}={saved_cfg.get(f)!r}' for f in changed) + '.')
@@ -522,9 +540,16 @@ class StepLog:
                 ):
         self.device, self.bad = device, torch.full((), -1, device=device)   # the first step whose loss was not finite
         self._reset(state.tokens)
+        self.clock = time.perf_counter()     # training time up to here is in state.seconds
 
     def _reset(self, tokens:int):
         self.loss, self.n, self.t, self.tokens = torch.zeros((), device=self.device), 0, time.perf_counter(), tokens
+
+    def _tick(self, state:TrainState)->float:
+        "Add the training time since the last tick to `state.seconds`; return the time now."
+        now = time.perf_counter()
+        state.seconds += now - self.clock; self.clock = now
+        return now
 
     def add(self, loss:torch.Tensor, # the step's loss, a device scalar
             step:int, # the step it belongs to
@@ -548,8 +573,7 @@ class StepLog:
               world:int=1, # processes, each counting its own tokens
              )->dict:
         "Log the steps since the last log; return the progress bar's numbers."
-        now = time.perf_counter()
-        state.seconds += now - self.t
+        now = self._tick(state)
         state.loss = (self.loss / self.n).item()
         tps = (state.tokens - self.tokens) / max(now - self.t, 1e-9) * world
         state.history.log(kind='step', step=state.step, epoch=state.epoch, loss=state.loss, lr=optimizer.param_groups[-1]['lr'],
@@ -558,11 +582,14 @@ class StepLog:
         return dict(loss=f'{state.loss:.4f}', tok_s=f'{tps:,.0f}')
 
     @contextlib.contextmanager
-    def paused(self):
+    def paused(self, state:TrainState, # the run's state: its `seconds` are up to date inside
+              ):
         "Time spent inside does not count as training time."
-        t = time.perf_counter()
+        t = self._tick(state)
         try: yield
-        finally: self.t += time.perf_counter() - t
+        finally:
+            d = time.perf_counter() - t
+            self.t += d; self.clock += d
 
 # %% ../nbs/05_train.ipynb #68ca0769
 def save_run_checkpoint(out:Path, # the run folder
@@ -687,7 +714,8 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
     "Fine-tune `model` on `train_ds`; return the best model, its history and metrics before and after."
     cfg, out, task = cfg or TrainConfig(), (Path(output_dir) if output_dir is not None else None), get_task(train_ds)
     lora = cfg.lora if cfg.lora is not None else task.lora      # what the settings leave to the task, made concrete
-    cfg = dataclasses.replace(cfg, lora=lora, lr=cfg.lr if cfg.lr is not None else DEFAULT_LR['lora' if lora else 'full'])
+    lr, head_lr = learning_rates(cfg, lora)
+    cfg = dataclasses.replace(cfg, lora=lora, lr=lr, head_lr=head_lr)
     metric = cfg.metric or task.metric
     _check_fit(model, (train_ds, valid_ds, test_ds), cfg, out, resume)
     r = _setup(model, train_ds, cfg)
@@ -722,7 +750,7 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
                 if state.step % cfg.log_every == 0 or last or r.device.type != 'cuda': log.check_finite(state, out)   # free on a CPU
                 if state.step % cfg.log_every == 0 or last: bar.set_postfix(log.write(state, r.optimizer, r.world))
                 if last: state.stop, state.stop_reason = True, state.stop_reason or 'done'
-                with log.paused():    # evaluation and saving are not training time
+                with log.paused(state):    # evaluation and saving are not training time
                     if valid_ds is not None and cfg.eval_every and state.step % cfg.eval_every == 0: evaluated = evaluate_now()
                     if (cfg.save_every and state.step % cfg.save_every == 0) or (evaluated == state.step and not cfg.save_every):
                         saved = checkpoint()
@@ -730,7 +758,7 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
                 if state.stop: break
             if state.batch >= len(batches):   # the epoch is complete
                 state.epoch, state.batch = state.epoch + 1, 0
-                with log.paused():
+                with log.paused(state):
                     if valid_ds is not None and not cfg.eval_every and evaluated != state.step:
                         evaluated = evaluate_now()
                         if not cfg.save_every: saved = checkpoint()

@@ -720,6 +720,7 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
     _check_fit(model, (train_ds, valid_ds, test_ds), cfg, out, resume)
     r = _setup(model, train_ds, cfg)
     state, best_weights = _start(out, resume, model, r, cfg)
+    if state.step >= r.total: state.stop, state.stop_reason = True, 'done'   # resumed from the run's last step: nothing left to do
     tracker, log = Tracker(metric, cfg.patience, best_weights), StepLog(r.device, state)
     bar = tqdm(total=r.total, initial=state.step, desc='training', unit='step', disable=not (cfg.progress and r.main))
 

@@ -67,10 +67,20 @@ def test_resume_mid_epoch_gives_identical_weights(setup, tmp_path, stop):
 
 def test_resume_refuses_changed_settings_and_missing_checkpoint(setup, tmp_path):
     fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2), output_dir=tmp_path/'r')
-    with pytest.raises(ValueError, match=r'Cannot resume with a different lr, seed'):
+    with pytest.raises(ValueError, match=r'Cannot resume with a different lr, head_lr, seed'):   # a rate given is the head's too
         fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2, lr=1e-2, seed=1), output_dir=tmp_path/'r', resume=True)
     with pytest.raises(FileNotFoundError, match='no checkpoint to resume from'):
         fit(model_of(setup), setup['train'], None, TrainConfig.smoke(), output_dir=tmp_path/'empty', resume=True)
+
+def test_checkpoint_of_older_ftbook_resumes_with_its_lr_as_head_rate(setup, tmp_path):
+    "Checkpoints written before head_lr existed trained the head at lr; they resume, and a changed head rate is still refused."
+    fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=4, save_every=2), output_dir=tmp_path/'r')
+    for f in (tmp_path/'r').glob('checkpoint-*/trainer_state.json'):
+        saved = json.loads(f.read_text()); del saved['config']['head_lr']; f.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=r'a different head_lr: the run used head_lr=0.001\.'):
+        fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=4, head_lr=1e-2), output_dir=tmp_path/"r", resume=True)
+    r = fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=4), output_dir=tmp_path/'r', resume=True)
+    assert r.state.step == 4 and r.history.steps[-1]['step'] == 4      # resumed from the last step: no step beyond max_steps
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(setup, tmp_path):
     m = model_of(setup)

@@ -64,24 +64,27 @@ fi
 # each step may fail on its own (another transformers there, say) without costing the others their time: the
 # summary says what is missing, and the script's status is the number of failed steps
 failed=0
-step() { local n=$1; shift; "$@" || { local rc=$?; failed=$((failed + 1)); note "   step $n failed (exit status $rc)"; }; }
+step() {   # step N LOG COMMAND...: run COMMAND, its output into LOG; a failure is counted and said, not fatal
+  local n=$1 log=$2; shift 2
+  "$@" > "$log" 2>&1 || { local rc=$?; failed=$((failed + 1)); note "   step $n failed (exit status $rc)"; }
+}
 
 note "1. CoNLL-2003 fine-tune: ftbook train ${TRAIN[*]:-(defaults)}"
 t=$(date +%s)
-step 1 bash -c 'timeout "$0" "$1" -m ftbook train --train "$2/train.txt" --valid "$2/valid.txt" --test "$2/test.txt" \
-  --output "$3/conll" --no-progress "${@:5}" > "$4/conll_train.log" 2>&1' "${LIMITS[0]}" "$PY" "$C" "$WORK" "$OUT" ${TRAIN[@]+"${TRAIN[@]}"}
+step 1 "$OUT/conll_train.log" timeout "${LIMITS[0]}" "$PY" -m ftbook train --train "$C/train.txt" --valid "$C/valid.txt" \
+  --test "$C/test.txt" --output "$WORK/conll" --no-progress ${TRAIN[@]+"${TRAIN[@]}"}
 tail -25 "$OUT/conll_train.log"
 if [ -f "$WORK/conll/metrics.json" ]; then cp "$WORK/conll/metrics.json" "$OUT/conll_metrics.json"; fi
 note "   done in $(( $(date +%s) - t )) s"
 
 note "2. training throughput: bench/train_throughput.py ${TP[*]}"
-step 2 bash -c 'timeout "$0" "$1" bench/train_throughput.py --runs ftbook,trainer_grouped "${@:3}" --json "$2/train_throughput.json" \
-  > "$2/train_throughput.log" 2>&1' "${LIMITS[1]}" "$PY" "$OUT" "${TP[@]}"
+step 2 "$OUT/train_throughput.log" timeout "${LIMITS[1]}" "$PY" bench/train_throughput.py --runs ftbook,trainer_grouped "${TP[@]}" \
+  --json "$OUT/train_throughput.json"
 grep -v -i warn "$OUT/train_throughput.log" | tail -8
 
 note "3. decoder LoRA fine-tune: bench/sft_throughput.py --runs ftbook ${SFT[*]}"
-step 3 bash -c 'timeout "$0" "$1" bench/sft_throughput.py --runs ftbook "${@:3}" --json "$2/sft_throughput.json" \
-  > "$2/sft_throughput.log" 2>&1' "${LIMITS[2]}" "$PY" "$OUT" "${SFT[@]}"
+step 3 "$OUT/sft_throughput.log" timeout "${LIMITS[2]}" "$PY" bench/sft_throughput.py --runs ftbook "${SFT[@]}" \
+  --json "$OUT/sft_throughput.json"
 grep -v -i warn "$OUT/sft_throughput.log" | tail -4
 
 "$PY" - "$OUT" <<'EOF' | tee "$OUT/summary.md"

@@ -26,22 +26,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from transformers import (AutoModelForTokenClassification, DataCollatorForTokenClassification, Trainer, TrainerCallback,
-                          TrainingArguments)
+from transformers import DataCollatorForTokenClassification, Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging as hf_logging
 
-from ftbook.core import default_encoder_path, save_results, set_seed
+from ftbook.core import save_results, set_seed
 from ftbook.data import LabelSet, TokenClassificationDataset, load_conll2003, load_tokenizer
 from ftbook.models import TaskModel
-from ftbook.train import Callback, TrainConfig, evaluate, fit
-
-class Plain:
-    "Items without ftbook's `index` field, for Trainer."
-    def __init__(self, ds): self.ds = ds
-    def __len__(self): return len(self.ds)
-    def __getitem__(self, i):
-        it = self.ds[i]
-        return {'input_ids': it['input_ids'], 'attention_mask': [1] * len(it['input_ids']), 'labels': it['labels']}
+from ftbook.train import Callback, TrainConfig, fit
+from train_throughput import Plain, hf_model, score      # bench/ is on the path when a script in it runs
 
 def run_ftbook(train, valid, labels, epochs:int, every:int, tmp:Path, **settings)->list[dict]:
     "F1 against training seconds at every evaluation of `fit` with its defaults (and `settings`)."
@@ -55,19 +47,15 @@ def run_ftbook(train, valid, labels, epochs:int, every:int, tmp:Path, **settings
 
 def run_trainer(train, valid, labels, epochs:int, every:int, tmp:Path)->list[dict]:
     "F1 against training seconds (evaluations excluded) every `every` steps of Trainer's best configuration."
-    set_seed(0)
-    hf = AutoModelForTokenClassification.from_pretrained(default_encoder_path(), id2label=labels.id2label, label2id=dict(labels.label2id))
-    curve, clock = [], {}
-    def score(step:int):
-        hf.save_pretrained(tmp/'m')
-        curve.append(dict(step=step, seconds=clock['train'], f1=evaluate(TaskModel.from_pretrained(tmp/'m'), valid, TrainConfig(progress=False))['f1']))
+    hf, curve, clock = hf_model(labels), [], {}
+    def record(step:int): curve.append(dict(step=step, seconds=clock['train'], f1=score(hf, labels, valid, tmp)))
     class Record(TrainerCallback):
         def on_train_begin(self, args, state, control, **kw):
-            clock['train'] = 0.0; hf.eval(); score(0); hf.train(); clock['t'] = time.perf_counter()
+            clock['train'] = 0.0; hf.eval(); record(0); hf.train(); clock['t'] = time.perf_counter()
         def on_step_end(self, args, state, control, **kw):
             if state.global_step % every and state.global_step != state.max_steps: return
             clock['train'] += time.perf_counter() - clock['t']
-            score(state.global_step)
+            record(state.global_step)
             clock['t'] = time.perf_counter()
     args = TrainingArguments(output_dir=str(tmp/'trainer'), per_device_train_batch_size=16, learning_rate=5e-5, num_train_epochs=epochs,
                              optim='adamw_torch_fused', train_sampling_strategy='group_by_length', warmup_steps=0.1,

@@ -15,9 +15,8 @@ from fastcore.docments import docments
 from .core import set_seed, write_atomic
 from .data import holdout, load_tokenizer
 from .inference import Predictor, load_model
-from .models import TaskModel
 from .tasks import TASKS, get_task
-from .generation import CausalLM, SCORERS
+from .generation import SCORERS
 from .deploy import export_onnx
 from .train import ConfigError, NonFiniteLossError, TrainConfig, evaluate, fit, forward_all
 
@@ -143,10 +142,10 @@ def _check_args(args:argparse.Namespace, task=None):
     def need(ok, name, must): 
         if not ok: raise ConfigError(name, f"must be {must}, got {getattr(args, name)!r}.")
     if task is not None and args.max_length is None: args.max_length = task.max_length
-    if args.max_length is not None:
+    if getattr(args, 'max_length', None) is not None:
         need(args.max_length >= 4, 'max_length', 'an integer of at least 4')
         need(0 <= args.stride < args.max_length - 2, 'stride', f'at least 0 and below --max-length minus 2 ({args.max_length - 2})')
-    if args.max_new_tokens is not None: need(args.max_new_tokens >= 1, 'max_new_tokens', 'an integer of at least 1')
+    if getattr(args, 'max_new_tokens', None) is not None: need(args.max_new_tokens >= 1, 'max_new_tokens', 'an integer of at least 1')
     if hasattr(args, 'temperature'): need(args.temperature >= 0, 'temperature', 'at least 0 (0: greedy)')
     if hasattr(args, 'top_p'): need(0 < args.top_p <= 1, 'top_p', 'above 0 and at most 1')
     if hasattr(args, 'batch_size'): need(args.batch_size >= 1, 'batch_size', 'an integer of at least 1')
@@ -275,12 +274,9 @@ def cmd_predict(args:argparse.Namespace, # the parsed `ftbook predict` options
 def cmd_export(args:argparse.Namespace, # the parsed `ftbook export` options
               )->Path:
     "Write the saved encoder as an ONNX graph with its tokenizer and labels (deployment chapter); return the folder."
-    if not args.model.exists(): raise ConfigError('model', f"no such folder: {args.model}.")
+    _check_args(args)
     if args.opset < 11: raise ConfigError('opset', f"must be at least 11 (older operator sets cannot slice by a dynamic length), got {args.opset}.")
     model, tok = load_model(args.model)
-    if isinstance(model, CausalLM): raise ConfigError('model', f"{args.model} is a decoder; ftbook export writes encoders (token and "
-                                                      "sequence models). Serve a decoder with transformers' generate.")
-    if not isinstance(model, TaskModel): raise ConfigError('model', f"{args.model} is already an exported folder; export the run folder.")
     out = export_onnx(model, args.output, tok, quantize=None if args.quantize == 'none' else args.quantize, opset=args.opset)
     print(f"exported {args.model} to {out/'model.onnx'} ({(out/'model.onnx').stat().st_size / 2**20:.1f} MiB"
           f"{', int8' if args.quantize == 'int8' else ''}); Predictor.from_pretrained('{out}') and ftbook predict --model {out} run it")

@@ -57,9 +57,10 @@ def export_onnx(model:TaskModel, # a fine-tuned token or sequence model (with Lo
                )->Path:
     "Export `model` as an ONNX graph with dynamic batch and length axes, check it against PyTorch, and write a folder `OnnxModel` and `Predictor` load."
     onnx, ort = _onnx()
+    if isinstance(model, OnnxModel): raise ValueError(f"{model.path} is already an exported folder; export the run or model folder it came from.")
     if not isinstance(model, TaskModel):
-        raise TypeError(f"export_onnx exports encoder models (TaskModel: token or sequence classification), not {type(model).__name__}; "
-                        "a decoder is served with transformers' generate (or its own runtime).")
+        raise ValueError(f"export_onnx exports encoder models (TaskModel: token or sequence classification), not {type(model).__name__}; "
+                         "a decoder is served with transformers' generate.")
     if quantize not in (None, 'int8'): raise ValueError(f"quantize must be None or 'int8', got {quantize!r}.")
     m = (merged_copy(model) if has_lora(model) else copy.deepcopy(model)).cpu().float().eval()   # the caller's model is left as it is
     m.encoder.set_attn_implementation('eager')      # its mask arithmetic does not depend on the traced batch

@@ -539,17 +539,17 @@ class StepLog:
                  state:TrainState, # the run's state (its tokens so far)
                 ):
         self.device, self.bad = device, torch.full((), -1, device=device)   # the first step whose loss was not finite
-        self._reset(state.tokens)
         self.clock = time.perf_counter()     # training time up to here is in state.seconds
+        self._reset(state)
 
-    def _reset(self, tokens:int):
-        self.loss, self.n, self.t, self.tokens = torch.zeros((), device=self.device), 0, time.perf_counter(), tokens
+    def _reset(self, state:TrainState):
+        "Start a new log interval: no losses yet, and the tokens and seconds so far."
+        self.loss, self.n, self.tokens, self.seconds = torch.zeros((), device=self.device), 0, state.tokens, state.seconds
 
-    def _tick(self, state:TrainState)->float:
-        "Add the training time since the last tick to `state.seconds`; return the time now."
+    def _tick(self, state:TrainState):
+        "Add the training time since the last tick to `state.seconds`."
         now = time.perf_counter()
         state.seconds += now - self.clock; self.clock = now
-        return now
 
     def add(self, loss:torch.Tensor, # the step's loss, a device scalar
             step:int, # the step it belongs to
@@ -573,23 +573,21 @@ class StepLog:
               world:int=1, # processes, each counting its own tokens
              )->dict:
         "Log the steps since the last log; return the progress bar's numbers."
-        now = self._tick(state)
+        self._tick(state)
         state.loss = (self.loss / self.n).item()
-        tps = (state.tokens - self.tokens) / max(now - self.t, 1e-9) * world
+        tps = (state.tokens - self.tokens) / max(state.seconds - self.seconds, 1e-9) * world
         state.history.log(kind='step', step=state.step, epoch=state.epoch, loss=state.loss, lr=optimizer.param_groups[-1]['lr'],
                           tokens_per_s=tps, seconds=state.seconds)
-        self._reset(state.tokens)
+        self._reset(state)
         return dict(loss=f'{state.loss:.4f}', tok_s=f'{tps:,.0f}')
 
     @contextlib.contextmanager
     def paused(self, state:TrainState, # the run's state: its `seconds` are up to date inside
               ):
         "Time spent inside does not count as training time."
-        t = self._tick(state)
+        self._tick(state)
         try: yield
-        finally:
-            d = time.perf_counter() - t
-            self.t += d; self.clock += d
+        finally: self.clock = time.perf_counter()   # the pause is not counted
 
 # %% ../nbs/05_train.ipynb #68ca0769
 def save_run_checkpoint(out:Path, # the run folder

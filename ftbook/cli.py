@@ -75,8 +75,9 @@ def _input_flags(p:argparse.ArgumentParser, conll:bool=True):
     g.add_argument('--template', choices=['auto', 'chat', 'plain'], default='auto', help="generation: 'chat' wraps a prompt as a user "
                    "message in the tokenizer's chat template, 'plain' reads prompt then answer, 'auto' is chat when the tokenizer has "
                    "a template (default: auto)")
-    g.add_argument('--scorer', choices=list(SCORERS), default='exact', help="generation: score generated answers by exact match, or "
-                   "'entities' (answers written `TYPE: words; ...`) by entity precision, recall and F1 too (default: exact)")
+    g.add_argument('--scorer', choices=list(SCORERS), default='exact', help="generation: what scores generated answers beside "
+                   "exact match: 'entities' (answers written `TYPE: words; ...`: entity precision, recall, F1), 'rouge' (ROUGE-1/2/L, "
+                   "rouge-score), 'chrf' or 'bleu' (sacrebleu), against the completion and a line's \"references\" (default: exact)")
     g.add_argument('--max-new-tokens', type=int, default=None, help='generation: tokens generated per prompt (default: the longest '
                    'answer of the data plus 16 when scoring, 128 when predicting)')
 

@@ -20,15 +20,16 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from transformers.utils import logging as hf_logging
 
 from .core import autocast, default_decoder_path
-from .data import _lines, _read_text, entity_spans
+from .data import _hub_corpus, _lines, _local_corpus, _read_text, entity_spans
 from .losses import softmax_ce
 from .models import TaskOutput, _save_merged, _write_files, has_lora
 from .tasks import Task, register
 
 # %% auto #0
-__all__ = ['ROLES', 'SCORERS', 'GENERATION', 'GenerationExample', 'read_generation', 'load_decoder_tokenizer', 'encode_example',
-           'GenerationDataset', 'CausalLM', 'next_token_probs', 'generate', 'generate_scored', 'entity_answer',
-           'parse_entities', 'entity_scores', 'generation_scores', 'format_generation_report']
+__all__ = ['ROLES', 'DIALOGSUM_SYSTEM', 'SCORERS', 'ROUGE_TYPES', 'GENERATION', 'GenerationExample', 'read_generation',
+           'load_dialogsum', 'load_decoder_tokenizer', 'encode_example', 'GenerationDataset', 'CausalLM',
+           'next_token_probs', 'generate', 'generate_scored', 'entity_answer', 'parse_entities', 'answer_kind',
+           'entity_scores', 'generation_scores', 'format_generation_report', 'text_scores']
 
 # %% ../nbs/04b_generation.ipynb #19e7a1b6
 @dataclass
@@ -37,6 +38,7 @@ class GenerationExample:
     prompt: str | list[dict]       # the text before the answer, or the conversation before the last assistant turn
     completion: str | None = None  # the answer to learn and to score (None: unlabelled)
     source: str = ''               # file:line, named by errors
+    references: list[str] | None = None  # further reference answers, scored beside the completion (summaries by other people)
 
 ROLES = ('system', 'user', 'assistant', 'tool')  # the roles a chat message may have
 
@@ -51,11 +53,22 @@ def _check_messages(messages, where:str)->list[dict]:
     return messages
 
 _SHAPES = ('Each line must hold one JSON object: {"prompt": "...", "completion": "..."} or '
-           '{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}.')
+           '{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}, '
+           'optionally with "references": ["...", ...] (more answers to score against).')
+
+def _references(row:dict, where:str)->list[str]|None:
+    "The line's further reference answers, or an error naming what is wrong with them."
+    refs = row.get('references')
+    if refs is None: return None
+    if not isinstance(refs, list) or not all(isinstance(r, str) and r.strip() for r in refs):
+        raise ValueError(f'{where}: "references" must be a list of non-empty strings (more answers to score against), '
+                         f"got {json.dumps(refs, ensure_ascii=False)[:80]}.")
+    return refs or None
 
 def _generation_example(row, where:str, labelled:bool|None)->GenerationExample:
     "One line's example: prompt and completion, or a chat whose last assistant turn is the completion."
     if not isinstance(row, dict): raise ValueError(f"{where}: a JSON {type(row).__name__} where an object belongs. {_SHAPES}")
+    refs = _references(row, where)
     if 'messages' in row:
         msgs = _check_messages(row['messages'], where)
         answered = msgs[-1]['role'] == 'assistant'
@@ -64,7 +77,7 @@ def _generation_example(row, where:str, labelled:bool|None)->GenerationExample:
         if answered and labelled is not False:
             if not msgs[-1]['content'].strip(): raise ValueError(f"{where}: the assistant's answer is empty; there is nothing to learn.")
             if len(msgs) == 1: raise ValueError(f"{where}: the chat has an answer but nothing before it to answer.")
-            return GenerationExample(msgs[:-1], msgs[-1]['content'], where)
+            return GenerationExample(msgs[:-1], msgs[-1]['content'], where, refs)
         return GenerationExample(msgs[:-1] if answered else msgs, None, where)
     if 'prompt' not in row: raise ValueError(f"{where}: no \"prompt\" (or \"messages\") field; found {sorted(row)}. {_SHAPES}")
     prompt, completion = row['prompt'], row.get('completion')
@@ -73,7 +86,7 @@ def _generation_example(row, where:str, labelled:bool|None)->GenerationExample:
     if completion is not None and labelled is not False:
         if not isinstance(completion, str): raise ValueError(f'{where}: "completion" must be a string, got {type(completion).__name__}.')
         if not completion.strip(): raise ValueError(f'{where}: "completion" is empty; there is nothing to learn.')
-        return GenerationExample(prompt, completion, where)
+        return GenerationExample(prompt, completion, where, refs)
     return GenerationExample(prompt, None, where)
 
 def read_generation(path:str|Path, # a JSON Lines file: a prompt and a completion, or messages, per line
@@ -89,6 +102,47 @@ def read_generation(path:str|Path, # a JSON Lines file: a prompt and a completio
         out.append(_generation_example(row, where, labelled))
     if not out: raise ValueError(f"{path}: no examples. {_SHAPES}")
     return out
+
+# %% ../nbs/04b_generation.ipynb #6dac932c
+DIALOGSUM_SYSTEM = ("Summarise the dialogue in one or two sentences. "
+                    "Call the speakers #Person1# and #Person2#, as the dialogue does.")  # the system message of `load_dialogsum`'s chats
+
+def _dialogsum_example(dialogue, summaries:list, where:str, system:str)->GenerationExample:
+    "One dialogue as a chat to summarise: the first summary is the completion, the others further references."
+    if not isinstance(dialogue, str) or not dialogue.strip(): raise ValueError(f'{where}: "dialogue" must be a non-empty string.')
+    if not summaries or not all(isinstance(s, str) and s.strip() for s in summaries):
+        raise ValueError(f'{where}: every summary ("summary", or "summary1", "summary2" ...) must be a non-empty string.')
+    return GenerationExample([dict(role='system', content=system), dict(role='user', content=dialogue)], summaries[0], where,
+                             list(summaries[1:]) or None)
+
+def _dialogsum_file(path:Path, system:str)->list[GenerationExample]:
+    "The dialogues of one of DialogSum's JSON Lines files (dev: `summary`; test: `summary1`, `summary2`, `summary3`)."
+    out = []
+    for n, line in _lines(_read_text(path)):
+        if not line.strip(): continue
+        where = f'{path}:{n}'
+        try: row = json.loads(line)
+        except json.JSONDecodeError as e: raise ValueError(f"{where}: not valid JSON ({e.msg}, column {e.colno}).") from None
+        if not isinstance(row, dict) or 'dialogue' not in row:
+            raise ValueError(f'{where}: a DialogSum line is an object with "dialogue" and "summary" (or "summary1" ...) fields.')
+        keys = ['summary'] if 'summary' in row else sorted((k for k in row if re.fullmatch(r'summary\d+', k)), key=lambda k: int(k[7:]))
+        out.append(_dialogsum_example(row['dialogue'], [row[k] for k in keys], where, system))
+    if not out: raise ValueError(f"{path}: no dialogues.")
+    return out
+
+def _dialogsum_hub(rows, name:str, system:str)->list[GenerationExample]:
+    "A hub split as chats; rows repeating a dialogue (the test split: one row per summary) become one chat with all its summaries."
+    by_dialogue = {}
+    for i, r in enumerate(rows): by_dialogue.setdefault(r['dialogue'], (i, []))[1].append(r['summary'])
+    return [_dialogsum_example(d, s, f'{name}:{i}', system) for d, (i, s) in by_dialogue.items()]
+
+def load_dialogsum(system:str=DIALOGSUM_SYSTEM, # the instruction the chats begin with
+                  )->dict[str, list[GenerationExample]]:
+    "DialogSum as chats {'dev', 'test'} (and 'train' from the hub): from $FTBOOK_DATA/dialogsum when set, else the hub's `knkarthick/dialogsum`."
+    d = _local_corpus('dialogsum', ('dev.jsonl', 'test.jsonl'))
+    if d: return {s: _dialogsum_file(d/f'{s}.jsonl', system) for s in ('dev', 'test')}
+    ds = _hub_corpus('knkarthick/dialogsum')
+    return {s: _dialogsum_hub(ds[h], f'dialogsum {h}', system) for s, h in (('train', 'train'), ('dev', 'validation'), ('test', 'test'))}
 
 # %% ../nbs/04b_generation.ipynb #b1aceb79
 @contextmanager
@@ -144,7 +198,7 @@ def encode_example(ex:GenerationExample, # a prompt (or chat) and its completion
     return ids[:end], labels[:end], len(before)
 
 # %% ../nbs/04b_generation.ipynb #80d8519c
-SCORERS = ('exact', 'entities')  # what `GenerationDataset(scorer=...)` and `ftbook --scorer` take
+SCORERS = ('exact', 'entities', 'rouge', 'chrf', 'bleu')  # what `GenerationDataset(scorer=...)` and `ftbook --scorer` take
 
 class GenerationDataset(Dataset):
     "Prompts and completions as token ids, labels on the completion (every assistant turn of a chat), ready to batch."
@@ -155,7 +209,7 @@ class GenerationDataset(Dataset):
                  stride:int=0, # unused: examples are not split into windows
                  truncation:str='error', # an example longer than max_length: 'error', or 'left' (the prompt's first tokens dropped)
                  template:str='auto', # 'chat' (the tokenizer's chat template), 'plain' (prompt, completion); 'auto': chat if it has one
-                 scorer:str='exact', # what evaluation scores on generated text: 'exact' (exact match) or 'entities' (entity F1 too)
+                 scorer:str='exact', # what evaluation scores generated text by, beside exact match: one of `SCORERS`
                  max_new_tokens:int|None=None, # tokens generated per prompt when scoring (None: the longest completion's plus 16)
                 ):
         if truncation not in ('error', 'left'): raise ValueError(f"truncation must be 'error' or 'left', got {truncation!r}.")
@@ -374,6 +428,14 @@ def parse_entities(answer:str, # a generated answer, of any shape
         if m and m.group(1).lower() != 'none': found.append((m.group(1).upper(), ' '.join(m.group(2).split())))
     return found
 
+def answer_kind(answer:str, # a generated answer, of any shape
+               )->str:
+    "'none' (the answer says so), 'well-formed' (every item is a `TYPE: words` pair) or 'malformed' (anything else, empty included)."
+    text = answer.strip() if isinstance(answer, str) else ''
+    if text.lower().rstrip('.') == 'none': return 'none'
+    items = [i for i in re.split(r'[;\n]', text) if i.strip()]
+    return 'well-formed' if items and all(_ENTITY.fullmatch(i) for i in items) else 'malformed'
+
 def entity_scores(gold:Sequence[str], # the reference answers
                   predicted:Sequence[str], # the generated answers
                  )->dict:
@@ -385,21 +447,56 @@ def entity_scores(gold:Sequence[str], # the reference answers
     prec, rec = tp / n_pred if n_pred else 0.0, tp / n_gold if n_gold else 0.0
     return dict(precision=prec, recall=rec, f1=2 * prec * rec / (prec + rec) if prec + rec else 0.0)
 
-def generation_scores(gold:Sequence[str], # the reference answers
+def _refs(gold)->list[str]:
+    "A gold answer as its list of references (a string is one reference; None: none)."
+    return [gold] if isinstance(gold, str) else [g for g in (gold or []) if isinstance(g, str)]
+
+def generation_scores(gold:Sequence, # each answer's reference: a text, or a list of texts (the first is the completion)
                       predicted:Sequence[str], # the generated answers
-                      scorer:str='exact', # 'exact', or 'entities' (entity precision, recall and F1 too)
+                      scorer:str='exact', # one of `SCORERS`: what is computed beside exact match
                      )->dict:
-    "Exact match (white space collapsed) and, for answers that list entities, entity precision, recall and F1."
+    "Exact match (white space collapsed, against any reference), the share of distinct answers, and the scorer's scores: entities with the answers' kinds, ROUGE, chrF or BLEU."
     if len(gold) != len(predicted): raise ValueError(f"{len(gold)} reference answers but {len(predicted)} generated ones.")
+    if scorer not in SCORERS: raise ValueError(f"scorer must be one of {list(SCORERS)}, got {scorer!r}.")
+    refs, n = [_refs(g) for g in gold], max(len(gold), 1)
     norm = lambda s: ' '.join(s.split()) if isinstance(s, str) else s
-    res = dict(exact_match=sum(norm(g) == norm(p) for g, p in zip(gold, predicted)) / max(len(gold), 1), n=len(gold))
-    return {**res, **(entity_scores(gold, predicted) if scorer == 'entities' else {})}
+    res = dict(exact_match=sum(any(norm(r) == norm(p) for r in rs) for rs, p in zip(refs, predicted)) / n,
+               distinct_answers=len({norm(p) for p in predicted}) / n, n=len(gold))
+    if scorer == 'entities':
+        kinds = collections.Counter(answer_kind(p) for p in predicted)
+        res.update(entity_scores([r[0] if r else '' for r in refs], predicted),
+                   **{'answers_' + k.replace('-', '_'): kinds[k] / n for k in ('none', 'well-formed', 'malformed')})
+    elif scorer != 'exact': res.update(text_scores(refs, predicted, scorer))
+    return res
+
+_REPORTED = ('loss', 'perplexity', 'exact_match', 'precision', 'recall', 'f1', 'rouge1', 'rouge2', 'rougeL', 'chrf', 'bleu', 'distinct_answers',
+             'answers_none', 'answers_well_formed', 'answers_malformed')
 
 def format_generation_report(metrics:dict, # from `evaluate` on a generation dataset
                             )->str:
-    "The loss, perplexity, exact match and (when scored) entity precision, recall and F1, one per line."
-    rows = [(k, metrics[k]) for k in ('loss', 'perplexity', 'exact_match', 'precision', 'recall', 'f1') if metrics.get(k) is not None]
-    return '\n'.join(f"{k:>12} {v:9.4f}" for k, v in rows) + f"\n{'answers':>12} {metrics.get('n', 0):9d}"
+    "The loss, perplexity, exact match, the scorer's scores (entities, ROUGE, chrF, BLEU) and the answers' kinds, one per line."
+    rows = [(k, metrics[k]) for k in _REPORTED if metrics.get(k) is not None]
+    return '\n'.join(f"{k:>19} {v:9.4f}" for k, v in rows) + f"\n{'answers':>19} {metrics.get('n', 0):9d}"
+
+# %% ../nbs/04b_generation.ipynb #2d714513
+ROUGE_TYPES = ('rouge1', 'rouge2', 'rougeL')  # the ROUGE variants `text_scores` reports (F-measures, stemmed words)
+
+def text_scores(references:Sequence[Sequence[str]], # each answer's reference texts (one or more)
+                predicted:Sequence[str], # the generated texts
+                scorer:str='rouge', # 'rouge', 'chrf' or 'bleu'
+               )->dict:
+    "ROUGE F-measures (rouge-score: stemmed, the best reference per answer, averaged over answers, 0-1), or corpus chrF or BLEU over every reference (sacrebleu, 0-100)."
+    predicted = [p if isinstance(p, str) else '' for p in predicted]
+    if scorer == 'rouge':
+        from rouge_score.rouge_scorer import RougeScorer
+        rs = RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+        per = [rs.score_multi(refs, p) for refs, p in zip(references, predicted)]
+        return {k: sum(s[k].fmeasure for s in per) / max(len(per), 1) for k in ROUGE_TYPES}
+    if scorer not in ('chrf', 'bleu'): raise ValueError(f"scorer must be 'rouge', 'chrf' or 'bleu', got {scorer!r}.")
+    from sacrebleu.metrics import BLEU, CHRF
+    streams = [[r[j] if j < len(r) else None for r in references] for j in range(max(map(len, references), default=0))]
+    metric = CHRF() if scorer == 'chrf' else BLEU()
+    return {scorer: metric.corpus_score(predicted, streams).score}
 
 # %% ../nbs/04b_generation.ipynb #e97732cb
 def _generate_texts(model:CausalLM, ds:GenerationDataset, bs:int=16, precision:str='fp32', max_new_tokens:int|None=None,
@@ -410,18 +507,19 @@ def _generate_texts(model:CausalLM, ds:GenerationDataset, bs:int=16, precision:s
 
 def _answers(items:Sequence[GenerationExample], predicted:Sequence[str])->str:
     "JSON Lines: each prompt, its reference answer when it has one, and the generated one."
-    rows = [dict(prompt=e.prompt, **({'completion': e.completion} if e.completion is not None else {}), generated=p)
-            for e, p in zip(items, predicted)]
+    rows = [dict(prompt=e.prompt, **({'completion': e.completion} if e.completion is not None else {}),
+                 **({'references': e.references} if e.references else {}), generated=p) for e, p in zip(items, predicted)]
     return ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows)
 
 def _new_decoder(path, task, labels, label_smoothing:float=0.0)->CausalLM:
     return CausalLM.from_base(path, label_smoothing=label_smoothing)
 
-# generation: a decoder fine-tuned on answers to prompts, scored by its loss and by exact match (or entity F1) of generated answers
+# generation: a decoder fine-tuned on answers to prompts, scored by its loss and by exact match (and entity F1, ROUGE, chrF or
+# BLEU: the dataset's scorer) of generated answers against the completion and any further references
 GENERATION = register(Task(
     name='generation', head='generation', read=lambda path, labelled=True, **_: read_generation(path, labelled),
     labels_of=lambda items: [], label_set=lambda items: None, dataset=GenerationDataset, keep=None,
-    decode=lambda ds, generated, labels: list(generated), gold=lambda ds: [e.completion for e in ds.examples],
+    decode=lambda ds, generated, labels: list(generated), gold=lambda ds: [[e.completion, *(e.references or [])] for e in ds.examples],
     score=lambda gold, pred, ds: generation_scores(gold, pred, ds.scorer), report=format_generation_report, metric='loss',
     inputs=lambda texts: ([GenerationExample(t, None, f'input {i}') for i, t in enumerate(texts)], None),
     results=lambda ds, context, generated, labels: [dict(prompt=e.prompt, generated=g) for e, g in zip(ds.examples, generated)],

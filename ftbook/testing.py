@@ -16,9 +16,9 @@ from transformers import (AutoModel, AutoTokenizer, BertConfig, DistilBertConfig
 from .core import default_encoder_path, set_seed
 
 # %% auto #0
-__all__ = ['TINY_ARCHS', 'NER_SENTENCES', 'CLS_TEXTS', 'CHAT_TEMPLATE', 'default_tokenizer', 'tiny_config', 'tiny_encoder',
-           'save_tiny_encoder', 'conll_text', 'write_conll', 'tiny_bpe_tokenizer', 'tiny_unigram_tokenizer',
-           'tiny_chat_tokenizer', 'tiny_decoder', 'save_tiny_decoder']
+__all__ = ['TINY_ARCHS', 'NER_SENTENCES', 'CLS_TEXTS', 'DIALOGUES', 'CHAT_TEMPLATE', 'default_tokenizer', 'tiny_config',
+           'tiny_encoder', 'save_tiny_encoder', 'conll_text', 'write_conll', 'write_dialogsum', 'tiny_bpe_tokenizer',
+           'tiny_unigram_tokenizer', 'tiny_chat_tokenizer', 'tiny_decoder', 'save_tiny_decoder']
 
 # %% ../nbs/00a_testing.ipynb #06458a53
 def default_tokenizer()->PreTrainedTokenizerBase:
@@ -117,6 +117,41 @@ def write_conll(path:str|Path, # file to write
     path = Path(path)
     path.write_text(conll_text(sentences, **kwargs), encoding='utf-8')
     return path
+
+# %% ../nbs/00a_testing.ipynb #ba4e82d9
+DIALOGUES = [  # (dialogue, three reference summaries): DialogSum-shaped fixtures written for the tests
+    ("#Person1#: Can I borrow your pen?\n#Person2#: Sorry, I only have a pencil.\n#Person1#: A pencil is fine, thanks.",
+     ["#Person1# borrows a pencil from #Person2#.", "#Person2# has no pen, so #Person1# takes a pencil.",
+      "#Person1# asks #Person2# for a pen and gets a pencil."]),
+    ("#Person1#: When does the train to Leeds leave?\n#Person2#: At ten past nine, from platform four.\n#Person1#: Thank you.",
+     ["#Person2# tells #Person1# that the Leeds train leaves at 9:10 from platform four.",
+      "#Person1# asks when the train to Leeds leaves.", "The Leeds train leaves at ten past nine, #Person2# says."]),
+    ("#Person1#: Your report is late again.\n#Person2#: I know, my computer broke.\n#Person1#: Send it by Friday, please.",
+     ["#Person2#'s report is late, and #Person1# wants it by Friday.", "#Person1# asks #Person2# to send the late report by Friday.",
+      "#Person2#'s computer broke, so the report is late."]),
+    ("#Person1#: Shall we order pizza tonight?\n#Person2#: I'd rather cook pasta.\n#Person1#: Fine, pasta it is.",
+     ["#Person1# and #Person2# decide to cook pasta instead of ordering pizza.", "#Person2# prefers pasta to pizza.",
+      "They will have pasta tonight."]),
+    ("#Person1#: Is this seat taken?\n#Person2#: No, go ahead.\n#Person1#: Thanks, the bus is full today.",
+     ["#Person1# sits next to #Person2# on a full bus.", "#Person2# lets #Person1# take the free seat.",
+      "#Person1# asks #Person2# whether the seat is free."]),
+    ("#Person1#: How much are these apples?\n#Person2#: Two pounds a kilo.\n#Person1#: I'll take a kilo.",
+     ["#Person1# buys a kilo of apples from #Person2# for two pounds.", "#Person1# asks the price of apples and buys a kilo.",
+      "Apples cost two pounds a kilo; #Person1# buys some."]),
+]
+
+def write_dialogsum(root:str|Path, # the folder to write `dialogsum/dev.jsonl` and `dialogsum/test.jsonl` into
+                    dialogues:list=DIALOGUES, # (dialogue, summaries) pairs
+                   )->Path:
+    "Write `dialogues` in the layout of the DialogSum files (`FTBOOK_DATA`): dev with one summary each, test with three; return the folder."
+    d = Path(root)/'dialogsum'
+    d.mkdir(parents=True, exist_ok=True)
+    dev = [dict(fname=f'dev_{i}', dialogue=t, summary=s[0], topic='fixture') for i, (t, s) in enumerate(dialogues)]
+    test = [dict(fname=f'test_{i}', dialogue=t, **{f'summary{k + 1}': x for k, x in enumerate(s)}, **{f'topic{k + 1}': 'fixture' for k in range(len(s))})
+            for i, (t, s) in enumerate(dialogues)]
+    for name, rows in (('dev', dev), ('test', test)):
+        (d/f'{name}.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows), encoding='utf-8')
+    return d
 
 # %% ../nbs/00a_testing.ipynb #fe9ce362
 def _fixture_corpus()->list[str]:

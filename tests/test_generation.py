@@ -268,3 +268,41 @@ def test_settings_left_to_the_task_are_recorded_concretely(tmp_path, ner_fixture
     saved = {k: json.loads(next((tmp_path/k).glob('checkpoint-*/trainer_state.json')).read_text())['config'] for k in ('gen', 'ner')}
     assert (saved['gen']['lora'], saved['gen']['lr']) == (True, DEFAULT_LR['lora'])
     assert (saved['ner']['lora'], saved['ner']['lr']) == (False, DEFAULT_LR['full'])
+
+def test_evaluate_scores_summaries_from_the_shell(run, tmp_path):
+    "`ftbook evaluate --scorer rouge|chrf|bleu` in a real shell: every reference of a line is read, and the scores are sacrebleu's and rouge-score's."
+    import subprocess, sys
+    from ftbook.generation import text_scores
+    from ftbook.testing import DIALOGUES
+    data = jsonl(tmp_path/'sum.jsonl', [dict(prompt=t, completion=s[0], references=s[1:]) for t, s in DIALOGUES])
+    exe = [sys.executable, '-m', 'ftbook']
+    got = {}
+    for scorer in ('rouge', 'chrf', 'bleu'):
+        p = subprocess.run(exe + ['evaluate', '--model', str(run/'run'), '--data', str(data), '--scorer', scorer, '--max-new-tokens', '12',
+                                  '--predictions', str(tmp_path/f'{scorer}.jsonl')], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        got[scorer] = json.loads(p.stdout)
+        assert 'distinct_answers' in p.stderr and 'loss' in p.stderr          # the report, beside the JSON metrics
+    rows = [json.loads(l) for l in (tmp_path/'rouge.jsonl').read_text().splitlines()]
+    assert [r['references'] for r in rows] == [s[1:] for _, s in DIALOGUES]
+    refs, out = [[r['completion'], *r['references']] for r in rows], [r['generated'] for r in rows]
+    assert got['rouge']['rougeL'] == pytest.approx(text_scores(refs, out, 'rouge')['rougeL'])
+    assert got['chrf']['chrf'] == pytest.approx(text_scores(refs, out, 'chrf')['chrf'])
+    assert got['bleu']['bleu'] == pytest.approx(text_scores(refs, out, 'bleu')['bleu'])
+    bad = subprocess.run(exe + ['evaluate', '--model', str(run/'run'), '--data', str(data), '--scorer', 'meteor'], capture_output=True, text=True)
+    assert bad.returncode == 2 and '--scorer' in bad.stderr and 'meteor' in bad.stderr
+
+def test_best_model_selected_by_a_text_score(run, tmp_path):
+    "`--metric rougeL` picks the checkpoint by the validation ROUGE-L (maximised), and names the metric when it is missing."
+    valid = jsonl(tmp_path/'valid.jsonl', ROWS)
+    assert main(['train', '--task', 'generation', '--train', str(run/'train.jsonl'), '--valid', str(valid), '--model', str(run/'base'),
+                 '--output', str(tmp_path/'r'), '--epochs', '2', '--lr', '3e-3', '--batch-size', '8', '--scorer', 'rouge',
+                 '--metric', 'rougeL', '--eval-every', '15', '--no-lora', '--no-progress']) == 0
+    import csv
+    evals = [r for r in csv.DictReader((tmp_path/'r'/'history.csv').open()) if r['kind'] == 'eval']
+    assert len(evals) >= 3 and all(r['rougeL'] for r in evals)
+    best = max(evals, key=lambda r: float(r['rougeL']))
+    m = json.loads((tmp_path/'r'/'metrics.json').read_text())
+    assert m['valid']['rougeL'] == pytest.approx(float(best['rougeL']))
+    assert main(['train', '--task', 'generation', '--train', str(valid), '--valid', str(valid), '--model', str(run/'base'),
+                 '--output', str(tmp_path/'r2'), '--max-steps', '1', '--metric', 'rougeL', '--no-progress']) == 2   # scorer 'exact': no ROUGE

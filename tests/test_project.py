@@ -65,12 +65,12 @@ PUBLIC_API = {
     'metrics': ['ERROR_KINDS', 'classification_metrics', 'confusion', 'entity_type_confusion', 'error_breakdown', 'format_classification_report', 'format_error_breakdown', 'format_mean_std', 'format_ner_report', 'mean_std', 'ner_metrics', 'plot_confusion'],
     'tasks': ['CLASSIFICATION', 'NER', 'TASKS', 'Task', 'conll_lines', 'get_task', 'probabilities', 'register'],
     'train': ['CHECKPOINT', 'Callback', 'ConfigError', 'DEFAULT_LR', 'FitResult', 'History', 'NonFiniteLossError', 'RESUME_FIELDS', 'SCHEDULES', 'SparseEmbeddingGrads', 'StepLog', 'Tracker', 'TrainConfig', 'TrainState', 'checkpoints', 'evaluate', 'fit', 'forward_all', 'learning_rates', 'load_checkpoint', 'make_optimizer', 'make_scheduler', 'resume_state', 'save_checkpoint', 'save_run_checkpoint', 'train_step', 'write_run'],
-    'generation': ['CausalLM', 'GENERATION', 'GenerationDataset', 'GenerationExample', 'ROLES', 'SCORERS', 'encode_example', 'entity_answer', 'entity_scores', 'format_generation_report', 'generate', 'generate_scored', 'generation_scores', 'load_decoder_tokenizer', 'next_token_probs', 'parse_entities', 'read_generation'],
+    'generation': ['CausalLM', 'DIALOGSUM_SYSTEM', 'GENERATION', 'GenerationDataset', 'GenerationExample', 'ROLES', 'ROUGE_TYPES', 'SCORERS', 'answer_kind', 'encode_example', 'entity_answer', 'entity_scores', 'format_generation_report', 'generate', 'generate_scored', 'generation_scores', 'load_decoder_tokenizer', 'load_dialogsum', 'next_token_probs', 'parse_entities', 'read_generation', 'text_scores'],
     'inference': ['Predictor', 'load_model', 'model_dir'],
     'deploy': ['ONNX_FILE', 'OnnxModel', 'export_onnx'],
     'widgets': ['AlignmentInspector', 'COLORS', 'EntityViewer', 'ExperimentPanel', 'GenerationPanel', 'GradientExplorer', 'highlight', 'token_html'],
     'cli': ['COMMANDS', 'cmd_evaluate', 'cmd_export', 'cmd_predict', 'cmd_train', 'main'],
-    'testing': ['CHAT_TEMPLATE', 'CLS_TEXTS', 'NER_SENTENCES', 'TINY_ARCHS', 'conll_text', 'default_tokenizer', 'save_tiny_decoder', 'save_tiny_encoder', 'tiny_bpe_tokenizer', 'tiny_chat_tokenizer', 'tiny_config', 'tiny_decoder', 'tiny_encoder', 'tiny_unigram_tokenizer', 'write_conll'],
+    'testing': ['CHAT_TEMPLATE', 'CLS_TEXTS', 'DIALOGUES', 'NER_SENTENCES', 'TINY_ARCHS', 'conll_text', 'default_tokenizer', 'save_tiny_decoder', 'save_tiny_encoder', 'tiny_bpe_tokenizer', 'tiny_chat_tokenizer', 'tiny_config', 'tiny_decoder', 'tiny_encoder', 'tiny_unigram_tokenizer', 'write_conll', 'write_dialogsum'],
 }
 
 def test_public_api_is_the_reviewed_one():

@@ -104,8 +104,8 @@ def read_generation(path:str|Path, # a JSON Lines file: a prompt and a completio
     return out
 
 # %% ../nbs/04b_generation.ipynb #6dac932c
-DIALOGSUM_SYSTEM = ("Summarise the dialogue in one or two sentences. "
-                    "Call the speakers #Person1# and #Person2#, as the dialogue does.")  # the system message of `load_dialogsum`'s chats
+# the system message of `load_dialogsum`'s chats: the task, and DialogSum's way of naming the speakers
+DIALOGSUM_SYSTEM = "Summarise the dialogue in one or two sentences. Call the speakers #Person1# and #Person2#, as the dialogue does."
 
 def _dialogsum_example(dialogue, summaries:list, where:str, system:str)->GenerationExample:
     "One dialogue as a chat to summarise: the first summary is the completion, the others further references."

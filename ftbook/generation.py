@@ -89,17 +89,20 @@ def _generation_example(row, where:str, labelled:bool|None)->GenerationExample:
         return GenerationExample(prompt, completion, where, refs)
     return GenerationExample(prompt, None, where)
 
+def _json_lines(path:Path, hint:str):
+    "('file:line', value) for each non-blank line of a JSON Lines file; a line that is not JSON is an error ending with `hint`."
+    for n, line in _lines(_read_text(path)):
+        if not line.strip(): continue
+        try: row = json.loads(line)
+        except json.JSONDecodeError as e: raise ValueError(f"{path}:{n}: not valid JSON ({e.msg}, column {e.colno}).{hint}") from None
+        yield f'{path}:{n}', row
+
 def read_generation(path:str|Path, # a JSON Lines file: a prompt and a completion, or messages, per line
                     labelled:bool|None=True, # True: answers required; False: ignored; None: kept where given
                    )->list[GenerationExample]:
     "The examples of a JSON Lines file; an error names the file and line of a bad one."
-    path, out = Path(path), []
-    for n, line in _lines(_read_text(path)):
-        if not line.strip(): continue
-        where = f'{path}:{n}'
-        try: row = json.loads(line)
-        except json.JSONDecodeError as e: raise ValueError(f"{where}: not valid JSON ({e.msg}, column {e.colno}). {_SHAPES}") from None
-        out.append(_generation_example(row, where, labelled))
+    path = Path(path)
+    out = [_generation_example(row, where, labelled) for where, row in _json_lines(path, f' {_SHAPES}')]
     if not out: raise ValueError(f"{path}: no examples. {_SHAPES}")
     return out
 
@@ -118,11 +121,7 @@ def _dialogsum_example(dialogue, summaries:list, where:str, system:str)->Generat
 def _dialogsum_file(path:Path, system:str)->list[GenerationExample]:
     "The dialogues of one of DialogSum's JSON Lines files (dev: `summary`; test: `summary1`, `summary2`, `summary3`)."
     out = []
-    for n, line in _lines(_read_text(path)):
-        if not line.strip(): continue
-        where = f'{path}:{n}'
-        try: row = json.loads(line)
-        except json.JSONDecodeError as e: raise ValueError(f"{where}: not valid JSON ({e.msg}, column {e.colno}).") from None
+    for where, row in _json_lines(path, ''):
         if not isinstance(row, dict) or 'dialogue' not in row:
             raise ValueError(f'{where}: a DialogSum line is an object with "dialogue" and "summary" (or "summary1" ...) fields.')
         keys = ['summary'] if 'summary' in row else sorted((k for k in row if re.fullmatch(r'summary\d+', k)), key=lambda k: int(k[7:]))

@@ -6,8 +6,9 @@ Docs: https://ftbook.github.io/ftbook/cli.html.md"""
 
 # %% ../nbs/08_cli.ipynb #ed5e324b
 from __future__ import annotations
-import argparse, collections, dataclasses, json, sys
+import argparse, collections, dataclasses, json, shutil, sys
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from fastcore.docments import docments
@@ -19,9 +20,10 @@ from .tasks import TASKS, get_task
 from .generation import SCORERS
 from .deploy import export_onnx
 from .train import ConfigError, NonFiniteLossError, TrainConfig, evaluate, fit, forward_all
+from .tune import PRUNERS, parse_space, plot_search, search, trials_table
 
 # %% auto #0
-__all__ = ['COMMANDS', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'cmd_export', 'main']
+__all__ = ['COMMANDS', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'cmd_export', 'cmd_tune', 'main']
 
 # %% ../nbs/08_cli.ipynb #079522bd
 _FLAGS = {'bs': ('--batch-size', '--bs')}   # fields whose flag is not simply --field-name; the first is the one errors name
@@ -86,23 +88,20 @@ def _parser()->argparse.ArgumentParser:
     sub = p.add_subparsers(dest='command', required=True)
     t = sub.add_parser('train', help='fine-tune a model', description='Fine-tune an encoder, or a decoder (--task generation). With no '
                        'data arguments: the packaged default encoder on the packaged WNUT-16 NER data.')
-    t.add_argument('--config', type=Path, help='a saved train_config.json (or the run folder holding it): its settings are the '
-                   'defaults, flags given here override them')
-    t.add_argument('--task', choices=list(TASKS), default='ner', help='what to fine-tune for (the tasks chapter registers them; default: ner)')
-    t.add_argument('--train', type=Path, help='training file: CoNLL for ner; CSV, TSV or JSONL for classification; JSONL of prompt and '
-                   'completion, or messages, for generation (default for ner: packaged WNUT-16)')
-    t.add_argument('--valid', type=Path, help='validation file (default: 10%% of --train, held out with --seed)')
-    t.add_argument('--test', type=Path, help='test file, scored at the end')
-    t.add_argument('--model', default=None, help='hub name or folder of the pretrained model (default: the packaged all-MiniLM-L6-v2; '
-                   'for generation the packaged SmolLM2-135M-Instruct)')
-    t.add_argument('--output', type=Path, default=Path('runs/ftbook'), help='run folder (default: runs/ftbook)')
-    t.add_argument('--resume', action='store_true', help='continue the run in --output from its newest checkpoint')
-    t.add_argument('--max-train-samples', type=int, default=None, help='use only the first N training examples')
-    t.add_argument('--label-smoothing', type=float, default=0.0, help='label smoothing of the loss, in [0, 1) (default: 0)')
-    t.add_argument('--class-weights', choices=['none', 'balanced'], default='none',
-                   help="'balanced': weigh each label's loss by the inverse of its frequency in the training data (default: none)")
-    _input_flags(t)
-    _config_flags(t)
+    _train_flags(t)
+    u = sub.add_parser('tune', help='search training settings with Optuna', description='Fine-tune once per trial, with settings '
+                       'drawn from the --tune ranges (Optuna: TPE sampler, median pruner), the study kept in OUTPUT/study.db so that '
+                       'running the same command again goes on where it stopped. Writes the best trial\'s run folder and '
+                       'OUTPUT/train_config.json, which `ftbook train --config OUTPUT` repeats. Takes every flag of `ftbook train`.')
+    u.add_argument('--tune', action='append', required=True, metavar='SPEC', help="a setting to search, repeated for each: "
+                   "name=low:high (integers for an integer setting), name=low:high:log (a log scale), or name=a,b,c (choices), "
+                   "e.g. --tune lr=1e-5:1e-3:log --tune epochs=1:4 --tune layer_decay=0.7:1.0")
+    u.add_argument('--trials', type=int, default=20, help='finished trials (completed or pruned) to reach, those of an earlier, '
+                   'stopped run of the same search included (default: 20)')
+    u.add_argument('--timeout', type=float, default=None, help='minutes after which no new trial starts (default: no limit)')
+    u.add_argument('--pruner', choices=list(PRUNERS), default='median', help="'median': stop a trial whose validation score is "
+                   "below the median of earlier trials' at the same step; 'none': run every trial to its end (default: median)")
+    _train_flags(u, output='runs/tune')
     e = sub.add_parser('evaluate', help='score a saved model on labelled data')
     e.add_argument('--model', type=Path, required=True, help='run folder or model folder')
     e.add_argument('--data', type=Path, required=True, help='labelled file (CoNLL for NER; CSV, TSV or JSONL for classification)')
@@ -134,8 +133,28 @@ def _parser()->argparse.ArgumentParser:
     x.add_argument('--quantize', choices=['none', 'int8'], default='none', help='int8: dynamic int8 quantization of the weights '
                    '(about a quarter of the size, faster on CPUs) (default: none)')
     x.add_argument('--opset', type=int, default=17, help='ONNX operator set (default: 17)')
-    p.subcommands = dict(train=t, evaluate=e, predict=r, export=x)
+    p.subcommands = dict(train=t, tune=u, evaluate=e, predict=r, export=x)
     return p
+
+def _train_flags(t:argparse.ArgumentParser, output:str='runs/ftbook'):
+    "The flags of `ftbook train` (and of `ftbook tune`, whose trials are training runs)."
+    t.add_argument('--config', type=Path, help='a saved train_config.json (or the run folder holding it): its settings are the '
+                   'defaults, flags given here override them')
+    t.add_argument('--task', choices=list(TASKS), default='ner', help='what to fine-tune for (the tasks chapter registers them; default: ner)')
+    t.add_argument('--train', type=Path, help='training file: CoNLL for ner; CSV, TSV or JSONL for classification; JSONL of prompt and '
+                   'completion, or messages, for generation (default for ner: packaged WNUT-16)')
+    t.add_argument('--valid', type=Path, help='validation file (default: 10%% of --train, held out with --seed)')
+    t.add_argument('--test', type=Path, help='test file, scored at the end')
+    t.add_argument('--model', default=None, help='hub name or folder of the pretrained model (default: the packaged all-MiniLM-L6-v2; '
+                   'for generation the packaged SmolLM2-135M-Instruct)')
+    t.add_argument('--output', type=Path, default=Path(output), help=f'run folder (default: {output})')
+    t.add_argument('--resume', action='store_true', help='continue the run in --output from its newest checkpoint')
+    t.add_argument('--max-train-samples', type=int, default=None, help='use only the first N training examples')
+    t.add_argument('--label-smoothing', type=float, default=0.0, help='label smoothing of the loss, in [0, 1) (default: 0)')
+    t.add_argument('--class-weights', choices=['none', 'balanced'], default='none',
+                   help="'balanced': weigh each label's loss by the inverse of its frequency in the training data (default: none)")
+    _input_flags(t)
+    _config_flags(t)
 
 # %% ../nbs/08_cli.ipynb #98fef23d
 def _check_args(args:argparse.Namespace, task=None):
@@ -185,6 +204,7 @@ def _train_config(args:argparse.Namespace)->TrainConfig:
     return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
 
 def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
+              callbacks:Sequence=(), # `fit` callbacks (a search's `Pruning`)
              )->dict:
     "Fine-tune, evaluate and save (`fit` writes the run folder); print the reports; return the metrics of metrics.json."
     cfg = _train_config(args)
@@ -217,7 +237,7 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
     print(f"fine-tuning {args.model or 'the packaged ' + Path(base).name} on {len(train)} examples ({len(train_ds)} inputs), "
           f"{args.epochs} epoch(s), into {args.output}")
     test_ds = _dataset(task, _read(task, args.test, args), tok, labels, args) if args.test else None
-    res = fit(model, train_ds, valid_ds, cfg, output_dir=args.output, resume=args.resume, test_ds=test_ds)
+    res = fit(model, train_ds, valid_ds, cfg, callbacks, output_dir=args.output, resume=args.resume, test_ds=test_ds)
     metrics = res.metrics            # what fit wrote to metrics.json
     for split in ('valid', 'test'):
         if metrics.get(split): print(f"\n{split}:\n{task.report(metrics[split])}")
@@ -283,14 +303,41 @@ def cmd_export(args:argparse.Namespace, # the parsed `ftbook export` options
           f"{', int8' if args.quantize == 'int8' else ''}); Predictor.from_pretrained('{out}') and ftbook predict --model {out} run it")
     return out
 
+_TUNE_ONLY = ('tune', 'trials', 'timeout', 'pruner')   # the flags of `ftbook tune` that `ftbook train` does not have
+
+def cmd_tune(args:argparse.Namespace, # the parsed `ftbook tune` options
+            ):
+    "Search the --tune settings (a trial is one `ftbook train` run), keep the best trial's run folder and write its train_config.json."
+    if args.resume: raise ConfigError('resume', "is for `ftbook train`; a search goes on by itself when --output holds one.")
+    space = parse_space(args.tune)
+    task = get_task(args.task)
+    _check_args(args, task)
+    metric = args.metric or task.metric
+    trial_args = {k: v for k, v in vars(args).items() if k not in _TUNE_ONLY}
+    def train(settings:dict, folder:Path, callbacks)->dict:
+        print(f"\n--- {folder.name}: " + ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}' for k, v in settings.items()))
+        return cmd_train(argparse.Namespace(**{**trial_args, **settings, 'output': folder, 'command': 'train'}), callbacks)
+    study = search(args.output, space, train, metric, trials=args.trials, timeout=args.timeout * 60 if args.timeout else None,
+                   seed=args.seed, pruner=args.pruner)
+    print(f"\n{trials_table(study)}")
+    import matplotlib.pyplot as plt
+    plt.close(plot_search(study, args.output/'search.png'))     # saved, not shown
+    best = json.loads((args.output/'best_trial.json').read_text()) if (args.output/'best_trial.json').exists() else None
+    if best is None: raise ValueError(f"no trial of the search in {args.output} completed (see the table above).")
+    shutil.copyfile(args.output/best['folder']/'train_config.json', args.output/'train_config.json')
+    print(f"best: trial {best['number']}, validation {metric} {best['value']:.4f}, with "
+          + ', '.join(f'{k}={v}' for k, v in best['settings'].items()) + f"; its model is in {args.output/best['folder']}. "
+          f"Repeat it with: ftbook train --config {args.output} --output DIR")
+    return study
+
 # subcommand name -> the function that runs it
-COMMANDS = {'train': cmd_train, 'evaluate': cmd_evaluate, 'predict': cmd_predict, 'export': cmd_export}
+COMMANDS = {'train': cmd_train, 'tune': cmd_tune, 'evaluate': cmd_evaluate, 'predict': cmd_predict, 'export': cmd_export}
 
 def _parse(argv:list[str]|None)->argparse.Namespace:
-    "Parse `argv`; for `train`, the settings of `--config` are the defaults that the other flags override."
+    "Parse `argv`; for `train` and `tune`, the settings of `--config` are the defaults that the other flags override."
     p = _parser()
     args = p.parse_args(argv)
-    if args.command != 'train' or args.config is None: return args
+    if args.command not in ('train', 'tune') or args.config is None: return args
     path = args.config/'train_config.json' if args.config.is_dir() else args.config
     if path.name == 'config.json' and (path.parent/'train_config.json').exists(): path = path.parent/'train_config.json'
     if not path.is_file(): raise ConfigError('config', f"no such file: {path}.")
@@ -298,8 +345,8 @@ def _parse(argv:list[str]|None)->argparse.Namespace:
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ConfigError('config', f"{path} is not a JSON file ({e}).") from None
     if not isinstance(saved, dict): raise ConfigError('config', f"{path} must hold a JSON object of settings.")
     if 'model_type' in saved: raise ConfigError('config', f"{path} is a model's configuration; a run's settings are in its train_config.json.")
-    sub = p.subcommands['train']
-    known = {a.dest for a in sub._actions} - set(_NOT_SAVED) - {'help'}
+    sub = p.subcommands[args.command]
+    known = {a.dest for a in p.subcommands['train']._actions} - set(_NOT_SAVED) - {'help'}
     unknown = sorted(set(saved) - known)
     if unknown: raise ConfigError('config', f"{path}: unknown settings {unknown}; the settings are {sorted(known)}.")
     sub.set_defaults(**saved)

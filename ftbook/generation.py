@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 from fastcore.basics import patch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorWithFlattening, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from .core import autocast, default_decoder_path
@@ -28,8 +28,9 @@ from .tasks import Task, register
 # %% auto #0
 __all__ = ['ROLES', 'DIALOGSUM_SYSTEM', 'SCORERS', 'ROUGE_TYPES', 'GENERATION', 'GenerationExample', 'read_generation',
            'load_dialogsum', 'load_decoder_tokenizer', 'encode_example', 'GenerationDataset', 'CausalLM',
-           'next_token_probs', 'generate', 'generate_scored', 'entity_answer', 'parse_entities', 'answer_kind',
-           'entity_scores', 'generation_scores', 'format_generation_report', 'text_scores']
+           'PaddingFreeCollator', 'padding_free', 'next_token_probs', 'generate', 'generate_scored', 'entity_answer',
+           'parse_entities', 'answer_kind', 'entity_scores', 'generation_scores', 'format_generation_report',
+           'text_scores']
 
 # %% ../nbs/04b_generation.ipynb #19e7a1b6
 @dataclass
@@ -270,13 +271,16 @@ class CausalLM(nn.Module):
     def forward(self, input_ids:torch.Tensor, # (batch, tokens)
                 attention_mask:torch.Tensor|None=None, # 1 for real tokens, 0 for padding
                 labels:torch.Tensor|None=None, # (batch, tokens): each position's token, -100 where nothing is learned
+                position_ids:torch.Tensor|None=None, # (batch, tokens): restarting at 0 where a packed example begins (no attention_mask)
+                **attention, # what a varlen attention kernel reads of packed examples (`cu_seq_lens_q` ...), passed on
                )->TaskOutput:
         "Without labels: next-token logits at every position. With labels: the loss, and the logits where a label is predicted."
+        inputs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False, **attention)
         if labels is None or not self._plain_head:
-            logits = self.lm(input_ids=input_ids, attention_mask=attention_mask).logits
+            logits = self.lm(**inputs).logits
             loss = None if labels is None else softmax_ce(logits[:, :-1], labels[:, 1:], label_smoothing=self.label_smoothing)
             return TaskOutput(logits, loss)
-        hidden = self.hf.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.hf.base_model(**inputs).last_hidden_state
         y = labels[:, 1:]                           # position t predicts the token at t + 1
         keep = y != -100
         logits = self.hf.get_output_embeddings()(hidden[:, :-1][keep])   # the head only where the loss needs it
@@ -308,6 +312,40 @@ class CausalLM(nn.Module):
         eos = self.hf.generation_config.eos_token_id
         eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
         return eos + [t for t in [tokenizer.eos_token_id] if t is not None and t not in eos]
+
+# %% ../nbs/04b_generation.ipynb #5cb55ca3
+class PaddingFreeCollator:
+    "A batch's examples end to end in one row, positions restarting at each, no padding (`DataCollatorWithFlattening`)."
+    def __init__(self, pad_token_id:int|None=None, # unused: nothing is padded (the padded collator's arguments, for `fit`)
+                 pad_to_multiple_of:int|None=None, # unused
+                ):
+        self.flatten = DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
+
+    def __call__(self, items:list[dict])->dict[str, torch.Tensor]:
+        return self.flatten([{k: it[k] for k in ('input_ids', 'labels') if k in it} for it in items])
+
+def padding_free(model:CausalLM, # the decoder to train, where it will train
+                 dataset:GenerationDataset, # its labelled training data
+                 n:int=3, # examples checked
+                 tol:float=1e-4, # the largest logit difference allowed, relative to the largest logit
+                )->PaddingFreeCollator:
+    "The collator of padding-free batches, once `n` examples packed in one row have given `model` the logits they give alone."
+    items = [dataset[i] for i in range(min(n, len(dataset)))]
+    if len(items) < 2: return PaddingFreeCollator()
+    device, was = next(model.parameters()).device, model.training
+    def logits(batch): return model(**{k: v.to(device) for k, v in batch.items()}).logits.reshape(-1, model.hf.config.vocab_size)
+    model.eval()
+    with torch.no_grad():
+        packed = logits(PaddingFreeCollator()(items))
+        alone = torch.cat([logits({k: torch.tensor([it[k]]) for k in ('input_ids', 'labels')}) for it in items])
+    model.train(was)
+    err = float((packed.float() - alone.float()).abs().max())
+    if err > tol * float(alone.abs().max()):
+        raise ValueError(f"{type(model.hf).__name__} lets packed examples attend to each other: the logits of {len(items)} "
+                         f"examples in one row differ from their logits alone by up to {err:.3g}. Its attention does not take "
+                         "example boundaries from position_ids; train it with padded batches (padding_free=False, --no-padding-free).")
+    return PaddingFreeCollator()
+
 
 # %% ../nbs/04b_generation.ipynb #092b7da9
 @patch
@@ -524,4 +562,4 @@ GENERATION = register(Task(
     results=lambda ds, context, generated, labels: [dict(prompt=e.prompt, generated=g) for e, g in zip(ds.examples, generated)],
     write=_answers, file_format='jsonl', generate=_generate_texts, loss_metrics=lambda loss: dict(perplexity=math.exp(min(loss, 700))),
     options=('truncation', 'template', 'scorer', 'max_new_tokens'), base=default_decoder_path, new_model=_new_decoder,
-    tokenizer=load_decoder_tokenizer, max_length=512, lora=True))
+    tokenizer=load_decoder_tokenizer, max_length=512, lora=True, padding_free=padding_free))

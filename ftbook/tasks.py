@@ -60,6 +60,8 @@ class Task:
     tokenizer: Callable = load_tokenizer   # tokenizer(path) -> the tokenizer of a pretrained or fine-tuned model
     max_length: int = 128      # tokens per input when none is given (a window for encoders; prompt and answer for decoders)
     lora: bool = False         # fine-tune with LoRA adapters unless told otherwise (`TrainConfig.lora`)
+    padding_free: Callable | None = None  # padding_free(model, dataset) -> a collator of batches without padding, once it has checked
+                                          # that `model` keeps packed examples apart (`TrainConfig.padding_free`; None: the task has none)
 
 TASKS = {}  # the registered tasks, by name (a dict of `Task`s)
 

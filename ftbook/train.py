@@ -16,7 +16,7 @@ from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import get_scheduler
+from transformers import PreTrainedModel, get_scheduler
 
 from .core import (PRECISIONS, autocast, get_device, get_precision, get_rng_state, remove_partial, replace_dir,
                          set_rng_state, set_seed, write_atomic)
@@ -59,9 +59,11 @@ class TrainConfig:
     precision: str = 'auto'          # 'auto' (bf16 on capable GPUs, fp16 on older ones, fp32 on CPU), 'fp32', 'bf16', 'fp16'
     device: str = 'auto'             # 'auto' (cuda > mps > cpu), or a torch device name
     seed: int = 42                   # seeds everything, the batch order included
-    group_by_length: bool = True     # length-grouped batches (False: random batches)
+    group_by_length: bool = True     # length-grouped batches (False: random batches; padding-free batches are always random)
     group: int = 64                  # batches per sorted chunk when grouping by length
     pad_to_multiple_of: int | None = None  # None: 8 on GPUs (tensor cores), no rounding on CPU
+    padding_free: bool = False       # decoders: a batch's examples end to end in one row, no padding, batches random (the model is checked first)
+    gradient_checkpointing: bool = False  # keep each layer's input only and recompute the rest in the backward pass: less memory, more time
     eval_every: int | None = None    # optimizer steps between evaluations (None: after each epoch)
     patience: int | None = None      # evaluations without improvement before stopping (None: never stop early)
     metric: str | None = None        # what selects the best model: None is 'f1' for tagging, 'accuracy' for classification; 'loss' is minimised
@@ -235,11 +237,12 @@ def _shard(batches:list, rank:int, world:int)->list:
     n = math.ceil(len(batches) / world) * world
     return (batches + batches[:n - len(batches)])[rank::world]
 
-def _loader(dataset, batches:list, device:torch.device, pad_to_multiple_of:int|None=None, num_workers:int=0)->DataLoader:
-    "A DataLoader over precomputed batches of `dataset`, with dynamic padding (to a multiple of 8 on GPUs unless told)."
+def _loader(dataset, batches:list, device:torch.device, pad_to_multiple_of:int|None=None, num_workers:int=0, collate=None)->DataLoader:
+    "A DataLoader over precomputed batches of `dataset`, with dynamic padding (to a multiple of 8 on GPUs unless told) or `collate`."
     pad_id = dataset.tokenizer.pad_token_id if dataset.tokenizer.pad_token_id is not None else 0
     multiple = pad_to_multiple_of if pad_to_multiple_of is not None else (8 if device.type == 'cuda' else None)
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=get_task(dataset).collator(pad_id, multiple), num_workers=num_workers,
+    collate = collate or get_task(dataset).collator(pad_id, multiple)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
                       pin_memory=device.type == 'cuda', generator=torch.Generator())
 
 # %% ../nbs/05_train.ipynb #bcab0ba1
@@ -478,7 +481,7 @@ class FitResult:
 # configuration fields that must not change when a run is resumed, since the data order or the schedule depend on them
 RESUME_FIELDS = ('lr', 'head_lr', 'epochs', 'bs', 'grad_accum', 'weight_decay', 'warmup', 'schedule', 'max_grad_norm', 'layer_decay',
                  'freeze', 'precision', 'seed', 'group_by_length', 'group', 'max_steps', 'lora', 'lora_r', 'lora_alpha', 'lora_dropout',
-                 'lora_targets')
+                 'lora_targets', 'padding_free')
 
 def _flat(metrics:dict)->dict: return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
 
@@ -494,7 +497,7 @@ def resume_state(out:str|Path, # the run folder
     found = checkpoints(out, tidy=False)
     if not found: raise FileNotFoundError(f"{out}: no checkpoint to resume from.")
     state, saved_cfg, best = load_checkpoint(found[-1], model, optimizer, scheduler, scaler)
-    saved_cfg = {'head_lr': saved_cfg.get('lr')} | saved_cfg   # runs of older ftbook trained the head at lr
+    saved_cfg = {'head_lr': saved_cfg.get('lr'), 'padding_free': False} | saved_cfg   # older ftbook: the head at lr, padded batches
     changed = [f for f in RESUME_FIELDS if saved_cfg.get(f) != getattr(cfg, f)]
     if changed: raise ValueError(f"Cannot resume with a different {', '.join(changed)}: the run used "
                                  + ', '.join(f'{f}={saved_cfg.get(f)!r}' for f in changed) + '.')
@@ -623,11 +626,29 @@ def write_run(out:Path, # the run folder
 
 # %% ../nbs/05_train.ipynb #1bd82fd5
 def _check_fit(model, datasets, cfg, out, resume):
-    "Errors a run would otherwise meet late: patience without validation data, resume without a folder, other labels."
+    "Errors a run would otherwise meet late: patience without validation data, resume without a folder, other labels, padding-free encoders."
     if cfg.patience and datasets[1] is None: raise ValueError("patience needs a validation set (valid_ds) to watch.")
     if resume and out is None: raise ValueError("resume=True needs the output_dir of the run to resume.")
+    if cfg.padding_free and get_task(datasets[0]).padding_free is None:
+        raise ConfigError('padding_free', f"the {get_task(datasets[0]).name} task pads its batches (padding-free batches are for "
+                                          "decoders, the generation task); set it to false.")
     for ds in datasets:
         if ds is not None: model.check_labels(ds.labels)
+
+def _activation_checkpointing(model:TaskModel, on:bool):
+    "Switch activation (gradient) checkpointing of the `transformers` model inside `model` on or off."
+    hf = next((m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
+    if hf is None or not hf.supports_gradient_checkpointing:
+        if on: raise ConfigError('gradient_checkpointing', f"{type(hf or model).__name__} does not support it; set it to false.")
+        return
+    if on: (getattr(hf, 'activation_checkpointing_enable', None) or hf.gradient_checkpointing_enable)()
+    elif any(getattr(m, 'gradient_checkpointing', False) for m in hf.modules()):
+        (getattr(hf, 'activation_checkpointing_disable', None) or hf.gradient_checkpointing_disable)()
+
+def _padding_free(model:TaskModel, train_ds):
+    "The task's padding-free collator, checked on `model`; a `ConfigError` if the model lets packed examples see each other."
+    try: return get_task(train_ds).padding_free(model, train_ds)
+    except ValueError as e: raise ConfigError('padding_free', str(e)) from e
 
 @dataclass
 class _Run:
@@ -636,6 +657,7 @@ class _Run:
     scaler: torch.amp.GradScaler; sampler: LengthGroupedSampler; total: int
     ddp: torch.nn.Module                   # the model, wrapped for several processes
     sparse: SparseEmbeddingGrads | None     # sparse word-embedding gradients (one CPU process; DDP needs dense ones)
+    collate: object | None                  # the training batches' collator when it is not the task's padded one (padding-free)
     class_weights: torch.Tensor | None      # the model's class weights, on the CPU
     @property
     def world(self)->int: return self.acc.num_processes
@@ -645,7 +667,7 @@ class _Run:
     def main(self)->bool: return self.acc.is_main_process
 
 def _setup(model:TaskModel, train_ds, cfg:TrainConfig)->_Run:
-    "Seed, freeze and place the model; build the optimizer, the batches, the schedule over the run's steps and the scaler."
+    "Seed, freeze and place the model; build the optimizer, the batches, the schedule over the run's steps, the scaler and the collator."
     device = get_device(cfg.device)
     acc = Accelerator(cpu=device.type == 'cpu')
     if acc.num_processes > 1: device = acc.device
@@ -654,8 +676,10 @@ def _setup(model:TaskModel, train_ds, cfg:TrainConfig)->_Run:
     freeze(model, cfg.freeze)
     if cfg.lora and not has_lora(model): add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
     model.to(device).train()
+    _activation_checkpointing(model, cfg.gradient_checkpointing)
     optimizer = make_optimizer(model, cfg, device)
-    sampler = LengthGroupedSampler(train_ds.lengths, cfg.bs, group=cfg.group if cfg.group_by_length else 1, seed=cfg.seed)
+    grouped = cfg.group_by_length and not cfg.padding_free     # grouping saves padding; without padding it would only cost randomness
+    sampler = LengthGroupedSampler(train_ds.lengths, cfg.bs, group=cfg.group if grouped else 1, seed=cfg.seed)
     per_epoch = math.ceil(len(_shard(sampler.batches(0), acc.process_index, acc.num_processes)) / cfg.grad_accum)
     total = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
     world = acc.num_processes
@@ -663,6 +687,7 @@ def _setup(model:TaskModel, train_ds, cfg:TrainConfig)->_Run:
                 torch.amp.GradScaler(device.type, enabled=precision == 'fp16'), sampler, total,
                 acc.prepare_model(model) if world > 1 else model,
                 SparseEmbeddingGrads(model) if device.type == 'cpu' and world == 1 else None,
+                _padding_free(model, train_ds) if cfg.padding_free else None,
                 None if model.class_weights is None else model.class_weights.cpu())
 
 def _start(out:Path|None, resume:bool, model:TaskModel, r:_Run, cfg:TrainConfig)->tuple[TrainState, dict|None]:
@@ -684,7 +709,7 @@ def _micro_batches(loader, grad_accum:int, state:TrainState, n_batches:int):
     for batch in loader:
         micro.append(batch); state.batch += 1
         if len(micro) < grad_accum and state.batch < n_batches: continue
-        state.tokens += sum(int(b['attention_mask'].sum()) for b in micro)
+        state.tokens += sum(int(b['attention_mask'].sum()) if 'attention_mask' in b else b['input_ids'].numel() for b in micro)
         yield micro
         micro = []
 
@@ -740,7 +765,7 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
     try:
         while state.epoch < cfg.epochs and not state.stop:
             batches = _shard(r.sampler.batches(state.epoch), r.rank, r.world)
-            loader = _loader(train_ds, batches[state.batch:], r.device, cfg.pad_to_multiple_of, cfg.num_workers)
+            loader = _loader(train_ds, batches[state.batch:], r.device, cfg.pad_to_multiple_of, cfg.num_workers, r.collate)
             for micro in _micro_batches(loader, cfg.grad_accum, state, len(batches)):
                 loss = train_step(r.ddp, micro, r.optimizer, r.scheduler, r.scaler, r.device, r.precision, cfg.max_grad_norm,
                                   r.acc.no_sync if r.world > 1 else None, r.class_weights, r.sparse)

@@ -12,8 +12,8 @@ NBS = sorted(p for p in (ROOT/'nbs').rglob('*.ipynb')
 
 # A decimal figure: 0.860, 8.9, 1,415, 84.4% (integers without separators, such as "3 seeds" or "batch 16", are counts
 # the reader can check by eye). Versions (2.13.0) and figures inside words (e5, 1e-3, bf16) do not match.
-FIG = re.compile(r'(?<![\w.,/\-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\w]|\.\d)(\s?%)?')
-# prose that is not prose: exercises (questions, not claims), code blocks, inline code, maths, link targets,
+FIG = re.compile(r'(?<![\w.,/\-§])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\w]|\.\d)(\s?%)?')
+# a section of the original guide (§5.3) is not a figure. Prose that is not prose: exercises (questions, not claims), code blocks, inline code, maths, link targets,
 # addresses, HTML comments
 NOT_PROSE = [re.compile(p, re.S) for p in (r'#+ Exercises\n.*?(?=\n#+ |\Z)', r'```.*?```', r'\$\$.*?\$\$', r'\$[^$\n]+\$', r'`[^`\n]+`', r'\]\([^)]*\)',
                                            r'https?://\S+', r'<!--.*?-->')]

@@ -11,7 +11,7 @@ from ftbook.generation import (CausalLM, GenerationDataset, GenerationExample, e
                                load_decoder_tokenizer, next_token_probs, parse_entities, read_generation)
 from ftbook.models import load_weights
 from ftbook.tasks import get_task
-from ftbook.testing import NER_SENTENCES, save_tiny_decoder, tiny_chat_tokenizer, tiny_decoder
+from ftbook.testing import NER_SENTENCES, save_tiny_decoder, save_tiny_encoder, tiny_chat_tokenizer, tiny_decoder, write_conll
 from ftbook.train import Callback, SparseEmbeddingGrads, TrainConfig, fit
 
 ROWS = [dict(prompt=' '.join(w), completion=entity_answer(w, t)) for w, t in NER_SENTENCES]
@@ -306,3 +306,46 @@ def test_best_model_selected_by_a_text_score(run, tmp_path):
     assert m['valid']['rougeL'] == pytest.approx(float(best['rougeL']))
     assert main(['train', '--task', 'generation', '--train', str(valid), '--valid', str(valid), '--model', str(run/'base'),
                  '--output', str(tmp_path/'r2'), '--max-steps', '1', '--metric', 'rougeL', '--no-progress']) == 2   # scorer 'exact': no ROUGE
+
+def _fit_tiny(**cfg):
+    "Two epochs of a tiny decoder on the fixture answers: the result and the trained weights."
+    tok = tiny_chat_tokenizer()
+    ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    ds = GenerationDataset([GenerationExample(r['prompt'], r['completion']) for r in ROWS * 2], tok)
+    model = CausalLM(tiny_decoder(len(tok), seed=0, **ids))
+    res = fit(model, ds, None, TrainConfig.smoke(epochs=2, bs=4, **cfg))
+    return res, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+@pytest.mark.parametrize('lora', [False, True])
+def test_padding_free_training_equals_padded(lora):
+    "Padding-free batches train to the weights of padded ones (the same steps, the same tokens counted), with LoRA or without."
+    kw = dict(lora=lora, lora_dropout=0.0)     # dropout draws its masks in the batch's shape, which padding-free batches change
+    base = _fit_tiny(max_steps=1, **kw)[1]
+    (padded, w1), (flat, w2) = _fit_tiny(group_by_length=False, **kw), _fit_tiny(padding_free=True, **kw)   # both random batches
+    assert padded.state.tokens == flat.state.tokens > 0 and padded.state.step == flat.state.step == 6
+    assert [round(r['loss'], 5) for r in padded.history.steps] == [round(r['loss'], 5) for r in flat.history.steps]
+    assert max(float((w1[k] - base[k]).abs().max()) for k in w1) > 1e-3                # training moved the weights ...
+    assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-5                  # ... and both ways to the same place
+
+def test_gradient_checkpointing_trains_the_same_and_is_switched_off_again():
+    (plain, w1), (ckpt, w2) = _fit_tiny(lora=True), _fit_tiny(lora=True, gradient_checkpointing=True)
+    assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-6
+    model = ckpt.model
+    assert any(getattr(m, 'gradient_checkpointing', False) for m in model.modules())
+    fit(model, GenerationDataset([GenerationExample('a', 'b')], tiny_chat_tokenizer()), None, TrainConfig.smoke(max_steps=1))
+    assert not any(getattr(m, 'gradient_checkpointing', False) for m in model.modules())
+
+def test_padding_free_and_checkpointing_from_the_shell(tmp_path, capsys):
+    "`--padding-free --gradient-checkpointing` train a decoder; --padding-free on an encoder task exits 2 naming the flag."
+    save_tiny_decoder(tmp_path/'base')
+    f = jsonl(tmp_path/'train.jsonl', ROWS)
+    assert main(['train', '--task', 'generation', '--train', str(f), '--model', str(tmp_path/'base'), '--output', str(tmp_path/'run'),
+                 '--epochs', '1', '--padding-free', '--gradient-checkpointing', '--no-progress']) == 0
+    saved = json.loads((tmp_path/'run'/'train_config.json').read_text())
+    assert saved['padding_free'] is True and saved['gradient_checkpointing'] is True
+    capsys.readouterr()
+    conll = write_conll(tmp_path/'train.conll')
+    assert main(['train', '--task', 'ner', '--train', str(conll), '--model', str(save_tiny_encoder(tmp_path/'enc')), '--padding-free',
+                 '--output', str(tmp_path/'ner')]) == 2
+    err = capsys.readouterr().err
+    assert '--padding-free: the ner task pads its batches' in err, err

@@ -65,11 +65,12 @@ PUBLIC_API = {
     'metrics': ['ERROR_KINDS', 'classification_metrics', 'confusion', 'entity_type_confusion', 'error_breakdown', 'format_classification_report', 'format_error_breakdown', 'format_mean_std', 'format_ner_report', 'mean_std', 'ner_metrics', 'plot_confusion'],
     'tasks': ['CLASSIFICATION', 'NER', 'TASKS', 'Task', 'conll_lines', 'get_task', 'probabilities', 'register'],
     'train': ['CHECKPOINT', 'Callback', 'ConfigError', 'DEFAULT_LR', 'FitResult', 'History', 'NonFiniteLossError', 'RESUME_FIELDS', 'SCHEDULES', 'SparseEmbeddingGrads', 'StepLog', 'Tracker', 'TrainConfig', 'TrainState', 'checkpoints', 'evaluate', 'fit', 'forward_all', 'learning_rates', 'load_checkpoint', 'make_optimizer', 'make_scheduler', 'resume_state', 'save_checkpoint', 'save_run_checkpoint', 'train_step', 'write_run'],
-    'generation': ['CausalLM', 'DIALOGSUM_SYSTEM', 'GENERATION', 'GenerationDataset', 'GenerationExample', 'ROLES', 'ROUGE_TYPES', 'SCORERS', 'answer_kind', 'encode_example', 'entity_answer', 'entity_scores', 'format_generation_report', 'generate', 'generate_scored', 'generation_scores', 'load_decoder_tokenizer', 'load_dialogsum', 'next_token_probs', 'parse_entities', 'read_generation', 'text_scores'],
+    'generation': ['CausalLM', 'DIALOGSUM_SYSTEM', 'GENERATION', 'GenerationDataset', 'GenerationExample', 'PaddingFreeCollator', 'ROLES', 'ROUGE_TYPES', 'SCORERS', 'answer_kind', 'encode_example', 'entity_answer', 'entity_scores', 'format_generation_report', 'generate', 'generate_scored', 'generation_scores', 'load_decoder_tokenizer', 'load_dialogsum', 'next_token_probs', 'padding_free', 'parse_entities', 'read_generation', 'text_scores'],
+    'tune': ['PRUNERS', 'Param', 'Pruning', 'STUDY', 'parse_space', 'plot_search', 'search', 'trials_table'],
     'inference': ['Predictor', 'load_model', 'model_dir'],
     'deploy': ['ONNX_FILE', 'OnnxModel', 'export_onnx'],
     'widgets': ['AlignmentInspector', 'COLORS', 'EntityViewer', 'ExperimentPanel', 'GenerationPanel', 'GradientExplorer', 'highlight', 'token_html'],
-    'cli': ['COMMANDS', 'cmd_evaluate', 'cmd_export', 'cmd_predict', 'cmd_train', 'main'],
+    'cli': ['COMMANDS', 'cmd_evaluate', 'cmd_export', 'cmd_predict', 'cmd_train', 'cmd_tune', 'main'],
     'testing': ['CHAT_TEMPLATE', 'CLS_TEXTS', 'DIALOGUES', 'NER_SENTENCES', 'TINY_ARCHS', 'conll_text', 'default_tokenizer', 'save_tiny_decoder', 'save_tiny_encoder', 'tiny_bpe_tokenizer', 'tiny_chat_tokenizer', 'tiny_config', 'tiny_decoder', 'tiny_encoder', 'tiny_unigram_tokenizer', 'write_conll', 'write_dialogsum'],
 }
 
@@ -84,7 +85,7 @@ def test_public_api_is_the_reviewed_one():
                 assert inspect.getdoc(obj), f'ftbook.{module}.{n} has no docstring'
                 assert obj.__module__ == mod.__name__, f'ftbook.{module}.{n} is defined in {obj.__module__}, not re-exported'
 
-PLOTS = {'ftbook.metrics.plot_confusion', 'ftbook.train.History.plot'}   # every public function that draws
+PLOTS = {'ftbook.metrics.plot_confusion', 'ftbook.train.History.plot', 'ftbook.tune.plot_search'}   # every public function that draws
 
 def test_every_plotting_function_draws_from_the_installed_package_without_ax(tmp_path):
     "In a fresh interpreter (no notebook has imported pyplot), each plotting function draws a figure with no `ax` given."
@@ -105,9 +106,16 @@ counts, labels = confusion(['B-PER', 'O'], ['B-PER', 'B-LOC'], ['O', 'B-PER', 'B
 fig = plot_confusion(counts, labels).figure
 fig.savefig(sys.argv[1] + '/confusion.png')
 History([dict(kind='step', step=1, loss=1.0), dict(kind='eval', step=1, loss=0.9, f1=0.5)]).plot('f1', sys.argv[1] + '/curves.png')
+import optuna
+from ftbook.tune import plot_search
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+study = optuna.create_study(direction='maximize', sampler=optuna.samplers.RandomSampler(seed=0))
+study.set_user_attr('metric', 'f1')
+study.optimize(lambda t: t.suggest_float('lr', 1e-5, 1e-3, log=True) * 1e3 + t.suggest_int('epochs', 1, 4) / 10, n_trials=6)
+plot_search(study, sys.argv[1] + '/search.png')
 print('drawn')
 """
     r = subprocess.run([sys.executable, '-c', script, str(tmp_path)], capture_output=True, text=True, timeout=120,
                        env={**__import__('os').environ, 'MPLBACKEND': 'Agg'}, cwd=tmp_path)
     assert r.returncode == 0 and 'drawn' in r.stdout, r.stderr[-2000:]
-    assert (tmp_path/'confusion.png').stat().st_size > 1000 and (tmp_path/'curves.png').stat().st_size > 1000
+    assert all((tmp_path/f).stat().st_size > 1000 for f in ('confusion.png', 'curves.png', 'search.png'))

@@ -201,8 +201,11 @@ def main():
         print(f"fastest: {f} / {t} tokens/s: {rf['tokens_per_s'] / rt['tokens_per_s']:.2f}x; held-out loss {rf['final_loss']:.4f} vs "
               f"{rt['final_loss']:.4f} ({100 * (rf['final_loss'] / rt['final_loss'] - 1):+.1f}%)")
     if a.json:
-        import peft, trl
-        save_results(a.json, settings=vars(a) | {'json': str(a.json), 'lora': LORA}, versions=dict(trl=trl.__version__, peft=peft.__version__),
+        from importlib.metadata import PackageNotFoundError, version
+        def installed(name):
+            try: return version(name)
+            except PackageNotFoundError: return None     # the GPU check carries no TRL: its run is ftbook's alone
+        save_results(a.json, settings=vars(a) | {'json': str(a.json), 'lora': LORA}, versions={n: installed(n) for n in ('trl', 'peft')},
                      results=results, seconds=time.perf_counter() - t0)
         print(f"written {a.json}")
 

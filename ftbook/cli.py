@@ -20,7 +20,6 @@ from .tasks import TASKS, get_task
 from .generation import SCORERS
 from .deploy import export_onnx
 from .train import ConfigError, NonFiniteLossError, TrainConfig, evaluate, fit, forward_all
-from .tune import PRUNERS, parse_space, plot_search, search, trials_table
 
 # %% auto #0
 __all__ = ['COMMANDS', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'cmd_export', 'cmd_tune', 'main']
@@ -99,7 +98,7 @@ def _parser()->argparse.ArgumentParser:
     u.add_argument('--trials', type=int, default=20, help='finished trials (completed or pruned) to reach, those of an earlier, '
                    'stopped run of the same search included (default: 20)')
     u.add_argument('--timeout', type=float, default=None, help='minutes after which no new trial starts (default: no limit)')
-    u.add_argument('--pruner', choices=list(PRUNERS), default='median', help="'median': stop a trial whose validation score is "
+    u.add_argument('--pruner', default='median', help="'median': stop a trial whose validation score is "
                    "below the median of earlier trials' at the same step; 'none': run every trial to its end (default: median)")
     _train_flags(u, output='runs/tune')
     e = sub.add_parser('evaluate', help='score a saved model on labelled data')
@@ -308,6 +307,7 @@ _TUNE_ONLY = ('tune', 'trials', 'timeout', 'pruner')   # the flags of `ftbook tu
 def cmd_tune(args:argparse.Namespace, # the parsed `ftbook tune` options
             ):
     "Search the --tune settings (a trial is one `ftbook train` run), keep the best trial's run folder and write its train_config.json."
+    from ftbook.tune import parse_space, plot_search, search, trials_table   # here: the other commands run without Optuna
     if args.resume: raise ConfigError('resume', "is for `ftbook train`; a search goes on by itself when --output holds one.")
     space = parse_space(args.tune)
     task = get_task(args.task)

@@ -312,13 +312,18 @@ def cmd_tune(args:argparse.Namespace, # the parsed `ftbook tune` options
     space = parse_space(args.tune)
     task = get_task(args.task)
     _check_args(args, task)
+    if task.padding_free is None and any(p.name == 'padding_free' for p in space):
+        raise ConfigError('tune', f"padding_free: the {task.name} task pads its batches; search it for decoders (--task generation).")
     metric = args.metric or task.metric
     trial_args = {k: v for k, v in vars(args).items() if k not in _TUNE_ONLY}
+    searched = {p.name for p in space}
+    fixed = {k: str(v.resolve()) if isinstance(v, Path) else v for k, v in trial_args.items()
+             if k not in searched and k not in ('command', 'config', 'output', 'resume', 'progress')}
     def train(settings:dict, folder:Path, callbacks)->dict:
         print(f"\n--- {folder.name}: " + ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}' for k, v in settings.items()))
         return cmd_train(argparse.Namespace(**{**trial_args, **settings, 'output': folder, 'command': 'train'}), callbacks)
-    study = search(args.output, space, train, metric, trials=args.trials, timeout=args.timeout * 60 if args.timeout else None,
-                   seed=args.seed, pruner=args.pruner)
+    study = search(args.output, space, train, metric, trials=args.trials, timeout=None if args.timeout is None else args.timeout * 60,
+                   seed=args.seed, pruner=args.pruner, fixed=fixed)
     print(f"\n{trials_table(study)}")
     import matplotlib.pyplot as plt
     plt.close(plot_search(study, args.output/'search.png'))     # saved, not shown

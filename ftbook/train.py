@@ -26,11 +26,11 @@ from .models import (TaskModel, add_lora, freeze, has_lora, load_model_state, lo
 from .tasks import get_task
 
 # %% auto #0
-__all__ = ['DEFAULT_LR', 'SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'ConfigError', 'TrainConfig', 'learning_rates',
-           'SparseEmbeddingGrads', 'train_step', 'make_optimizer', 'make_scheduler', 'forward_all', 'evaluate',
-           'History', 'TrainState', 'Callback', 'checkpoints', 'save_checkpoint', 'load_checkpoint',
-           'NonFiniteLossError', 'FitResult', 'resume_state', 'Tracker', 'StepLog', 'save_run_checkpoint', 'write_run',
-           'fit']
+__all__ = ['DEFAULT_LR', 'SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'LOWER_IS_BETTER', 'ConfigError', 'TrainConfig',
+           'learning_rates', 'SparseEmbeddingGrads', 'train_step', 'make_optimizer', 'make_scheduler', 'forward_all',
+           'evaluate', 'History', 'TrainState', 'Callback', 'checkpoints', 'save_checkpoint', 'load_checkpoint',
+           'NonFiniteLossError', 'FitResult', 'resume_state', 'minimised', 'Tracker', 'StepLog', 'save_run_checkpoint',
+           'write_run', 'fit']
 
 # %% ../nbs/05_train.ipynb #fef26800
 class ConfigError(ValueError):
@@ -66,7 +66,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # keep each layer's input only and recompute the rest in the backward pass: less memory, more time
     eval_every: int | None = None    # optimizer steps between evaluations (None: after each epoch)
     patience: int | None = None      # evaluations without improvement before stopping (None: never stop early)
-    metric: str | None = None        # what selects the best model: None is 'f1' for tagging, 'accuracy' for classification; 'loss' is minimised
+    metric: str | None = None        # what selects the best model: None is 'f1' for tagging, 'accuracy' for classification; loss and perplexity are minimised
     save_every: int | None = None    # optimizer steps between checkpoints (None: at each evaluation)
     max_steps: int | None = None     # stop after this many optimizer steps
     log_every: int = 20              # optimizer steps between progress updates (each reads the loss from the device)
@@ -508,9 +508,16 @@ def resume_state(out:str|Path, # the run folder
     return state, best
 
 # %% ../nbs/05_train.ipynb #fe8da60f
+LOWER_IS_BETTER = ('loss', 'perplexity')  # metrics that are minimised; every other metric is maximised
+
+def minimised(metric:str, # a validation metric's name
+             )->bool:
+    "Is a lower `metric` better? (loss and perplexity; F1, accuracy, exact match, ROUGE ... are maximised)"
+    return metric in LOWER_IS_BETTER
+
 class Tracker:
     "Evaluations into the history; the best model's weights and metrics; early stopping after `patience` evaluations."
-    def __init__(self, metric:str, # what picks the best model; 'loss' is minimised, anything else maximised
+    def __init__(self, metric:str, # what picks the best model; loss and perplexity are minimised, anything else maximised
                  patience:int|None=None, # evaluations without improvement before stopping (None: never)
                  best_weights:dict|None=None, # the best weights so far, as a resumed run has them
                 ):
@@ -526,7 +533,7 @@ class Tracker:
         state.metrics = metrics
         state.history.log(kind='eval', step=state.step, epoch=state.epoch, **_flat(metrics))
         value = metrics[self.metric]
-        if state.best is None or (value < state.best if self.metric == 'loss' else value > state.best):
+        if state.best is None or (value < state.best if minimised(self.metric) else value > state.best):
             state.best, state.best_step, state.bad_evals, state.best_metrics = value, state.step, 0, metrics
             self.best_weights = model_state(model)
         else:
@@ -641,7 +648,8 @@ def _activation_checkpointing(model:TaskModel, on:bool):
     if hf is None or not hf.supports_gradient_checkpointing:
         if on: raise ConfigError('gradient_checkpointing', f"{type(hf or model).__name__} does not support it; set it to false.")
         return
-    if on: (getattr(hf, 'activation_checkpointing_enable', None) or hf.gradient_checkpointing_enable)()
+    if on and hasattr(hf, 'activation_checkpointing_enable'): hf.activation_checkpointing_enable()   # non-reentrant by default
+    elif on: hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})  # older transformers' default is reentrant
     elif any(getattr(m, 'gradient_checkpointing', False) for m in hf.modules()):
         (getattr(hf, 'activation_checkpointing_disable', None) or hf.gradient_checkpointing_disable)()
 

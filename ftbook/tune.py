@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import TrialState
 
 from .core import write_atomic
-from .train import Callback, ConfigError, NonFiniteLossError, TrainConfig, TrainState
+from .train import Callback, ConfigError, NonFiniteLossError, TrainConfig, TrainState, minimised
 
 # %% auto #0
 __all__ = ['PRUNERS', 'STUDY', 'Param', 'parse_space', 'Pruning', 'search', 'trials_table', 'plot_search']
@@ -52,6 +52,12 @@ def _value(text:str, kind:str, spec:str):
         return {'int': int, 'float': float, 'str': str}[base](text)
     except ValueError: raise ConfigError('tune', f"{spec!r}: {text!r} is not {_KINDS[base]}.") from None
 
+def _works(name:str, values, spec:str):
+    "Each of `values` must be a working setting of the field `name` (its own check), or the search would stop at the trial drawing it."
+    try:
+        for v in values: TrainConfig(**{name: v})
+    except ConfigError as e: raise ConfigError('tune', f"{spec!r}: {e.reason}") from None
+
 def parse_space(specs:Sequence[str], # each 'name=low:high', 'name=low:high:log' or 'name=a,b,c' (choices)
                )->list[Param]:
     "The search space of `--tune` flags: ranges and choices of `TrainConfig` fields, checked."
@@ -70,6 +76,7 @@ def parse_space(specs:Sequence[str], # each 'name=low:high', 'name=low:high:log'
         if ',' in rest or kind.startswith(('str', 'bool')):
             choices = tuple(_value(v.strip(), kind, spec) for v in rest.split(',') if v.strip())
             if len(set(choices)) < 2: raise ConfigError('tune', f"{spec!r}: give at least two different choices.")
+            _works(name, choices, spec)
             space.append(Param(name, choices=choices))
             continue
         parts = rest.split(':')
@@ -78,9 +85,7 @@ def parse_space(specs:Sequence[str], # each 'name=low:high', 'name=low:high:log'
         low, high = (_value(v.strip(), kind, spec) for v in parts[:2])
         if not low < high: raise ConfigError('tune', f"{spec!r}: low must be below high.")
         if log and low <= 0: raise ConfigError('tune', f"{spec!r}: a log range must be above 0.")
-        try:
-            for v in (low, high): TrainConfig(**{name: v})  # each end must be a working setting (the field's own check)
-        except ConfigError as e: raise ConfigError('tune', f"{spec!r}: {e.reason}") from None
+        _works(name, (low, high), spec)
         space.append(Param(name, low, high, log, kind.startswith('int')))
     if not space: raise ConfigError('tune', "give at least one setting to search, e.g. --tune lr=1e-5:1e-3:log.")
     return space
@@ -120,7 +125,7 @@ def _requeue(study:optuna.Study)->list[int]:
     cut = [t for t in study.get_trials(deepcopy=False) if t.number not in retried and
            (t.state == TrialState.RUNNING or (t.state == TrialState.FAIL and t.user_attrs.get('interrupted')))]
     for t in cut:
-        if t.state == TrialState.RUNNING: study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if t.state == TrialState.RUNNING: study.tell(t.number, state=TrialState.FAIL)
         study.enqueue_trial(t.params, user_attrs={'retry_of': t.number})
     if cut: study.set_user_attr('retried', sorted(retried | {t.number for t in cut}))
     return [t.number for t in cut]
@@ -133,20 +138,23 @@ def _tidy(out:Path, keep:int|None):
 def search(out:str|Path, # the search's folder: study.db, the best trial's run folder, best_trial.json
            space:Sequence[Param], # from `parse_space`
            train:Callable, # train(settings, folder, callbacks) -> the run's metrics (`FitResult.metrics`): one fine-tune
-           metric:str, # the validation metric to optimise ('loss' is minimised, anything else maximised)
+           metric:str, # the validation metric to optimise (loss and perplexity are minimised, anything else maximised)
            trials:int=20, # finished trials wanted (completed or pruned), counting those of an earlier, interrupted search
            timeout:float|None=None, # seconds after which no new trial starts (None: no limit)
            seed:int=0, # seeds Optuna's sampler (TPE)
            pruner:str='median', # 'median': after 5 trials, stop one whose best evaluation is below the median of the completed trials' at that step
+           fixed:dict|None=None, # what every trial shares (data, model, the settings not searched): a resumed search must share it too
           )->optuna.Study:
     "Search `space` with Optuna, the study kept in out/study.db (SQLite), so that a search stopped at any point goes on."
     if pruner not in PRUNERS: raise ConfigError('pruner', f"must be one of {', '.join(PRUNERS)}, got {pruner!r}.")
     if trials < 1: raise ConfigError('trials', f"must be an integer of at least 1, got {trials!r}.")
+    if timeout is not None and timeout <= 0: raise ConfigError('timeout', f"must be above 0 (or none: no limit), got {timeout!r}.")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    described = [dataclasses.asdict(p) | {'choices': list(p.choices)} for p in space]
+    described = sorted((dataclasses.asdict(p) | {'choices': list(p.choices)} for p in space), key=lambda p: p['name'])
+    fixed = json.loads(json.dumps(fixed or {}, default=str))      # as the database keeps it
     with _locked(out):
         study = optuna.create_study(storage=f"sqlite:///{(out/'study.db').resolve()}", study_name=STUDY, load_if_exists=True,
-                                    direction='minimize' if metric == 'loss' else 'maximize',
+                                    direction='minimize' if minimised(metric) else 'maximize',
                                     pruner=optuna.pruners.MedianPruner() if pruner == 'median' else optuna.pruners.NopPruner())
         # seeded afresh, the sampler would replay its first draws after a resume: its seed moves on with the trials run
         study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
@@ -154,7 +162,12 @@ def search(out:str|Path, # the search's folder: study.db, the best trial's run f
         if before and (before.get('space'), before.get('metric')) != (described, metric):
             raise ConfigError('tune', f"{out} holds a search of {', '.join(p['name'] for p in before['space'])} by {before['metric']}; "
                                       "go on with the same --tune flags and metric, or give another --output.")
-        study.set_user_attr('space', described); study.set_user_attr('metric', metric)
+        changed = sorted(k for k in set(fixed) | set(before.get('fixed', {})) if fixed.get(k) != before.get('fixed', {}).get(k))
+        if before and changed:
+            raise ConfigError('output', f"{out} holds a search whose trials had other {', '.join(changed)} ("
+                              + ', '.join(f"{k}={before.get('fixed', {}).get(k)!r}" for k in changed)
+                              + "); go on with the same settings, or give another --output.")
+        for k, v in dict(space=described, metric=metric, fixed=fixed).items(): study.set_user_attr(k, v)
         retried = _requeue(study)
         if retried: print(f"{out}: trial(s) {', '.join(map(str, retried))} were cut off; their settings run again")
         done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
@@ -166,12 +179,17 @@ def search(out:str|Path, # the search's folder: study.db, the best trial's run f
             trial.set_user_attr('seconds', time.perf_counter() - t0)
             trial.set_user_attr('train_seconds', metrics.get('train_seconds'))
             if cb.pruned: raise optuna.TrialPruned()
+            if not metrics.get('valid'): raise ValueError("a search needs validation data to score its trials; give --valid.")
             return float(metrics['valid'][metric])
+        failed = []
         def after(study, trial):
             best = _best(study)
             _tidy(out, best.number if best is not None else None)
-        if trials > done:
-            study.optimize(objective, n_trials=trials - done, timeout=timeout, catch=(NonFiniteLossError,), callbacks=[after])
+            if trial.state == TrialState.FAIL: failed.append(trial.number)
+            if len(failed) >= max(3, trials): study.stop()      # every setting diverges: the space, not the budget, is wrong
+        if trials > done:     # the budget counts finished trials: one that diverges (NonFiniteLossError) is not one of them
+            study.optimize(objective, timeout=timeout, catch=(NonFiniteLossError,),
+                           callbacks=[optuna.study.MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED)), after])
         best = _best(study)
         if best is not None:
             write_atomic(out/'best_trial.json', json.dumps(dict(number=best.number, value=best.value, metric=metric, settings=best.params,

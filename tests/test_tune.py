@@ -39,7 +39,7 @@ def test_a_search_killed_mid_trial_resumes(tmp_path):
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     assert (trials[0].params, trials[0].value, trials[0].datetime_complete) == (first.params, first.value, first.datetime_complete)
     assert trials[2].params == killed[1].params and trials[2].user_attrs['retry_of'] == 1     # the cut-off settings, run once more
-    assert trials[3].params != killed[1].params
+    assert trials[3].params != trials[0].params     # the sampler, seeded as before, did not replay its first draw
     best = json.loads((out/'best_trial.json').read_text())
     assert best['value'] == max(t.value for t in trials if t.value is not None)
     assert sorted(p.name for p in out.glob('trial-*')) == [f"trial-{best['number']}"]
@@ -54,9 +54,23 @@ def test_a_second_search_of_the_same_folder_is_refused(tmp_path, capsys):
     assert 'is being searched by another process' in capsys.readouterr().err
 
 @pytest.mark.parametrize('spec, says', [('lr=1e-3:1e-5', 'low must be below high'), ('colour=1:2', "'colour' is not a setting"),
-                                        ('warmup=0:2', 'must be a share of the steps')])
+                                        ('warmup=0:2', 'must be a share of the steps'), ('warmup=0.1,1.5', 'must be a share of the steps'),
+                                        ('padding_free=true,false', 'the ner task pads its batches')])
 def test_bad_specs_exit_2_naming_the_flag(tmp_path, capsys, spec, says):
     assert main(['tune', '--output', str(tmp_path/'s'), '--tune', spec]) == 2
     err = capsys.readouterr().err
     assert err.startswith('ftbook tune: error: --tune: ') and says in err, err
     assert not (tmp_path/'s').exists()       # refused before anything was written
+
+def test_a_resumed_search_must_share_its_settings(tmp_path, capsys):
+    "The same folder, other data or settings: refused, naming what differs; the same --tune flags in another order are the same search."
+    data = write_conll(tmp_path/'train.txt', NER_SENTENCES * 2)
+    enc = save_tiny_encoder(tmp_path/'enc')
+    base = ['tune', '--train', str(data), '--valid', str(data), '--model', str(enc), '--output', str(tmp_path/'s'), '--epochs', '1',
+            '--batch-size', '4', '--no-progress']
+    assert main(base + ['--tune', 'lr=1e-4:1e-2:log', '--tune', 'warmup=0:0.2', '--trials', '1']) == 0
+    assert main(base + ['--tune', 'warmup=0:0.2', '--tune', 'lr=1e-4:1e-2:log', '--trials', '2']) == 0
+    assert len(_study(tmp_path/'s').trials) == 2
+    capsys.readouterr()
+    assert main(base + ['--tune', 'lr=1e-4:1e-2:log', '--tune', 'warmup=0:0.2', '--trials', '3', '--epochs', '2']) == 2
+    assert 'holds a search whose trials had other epochs (epochs=1)' in capsys.readouterr().err

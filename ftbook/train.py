@@ -364,6 +364,7 @@ class TrainState:
     epoch: int = 0               # current epoch (0-based)
     batch: int = 0               # micro-batches consumed in the current epoch, on this process
     total_steps: int = 0         # optimizer steps the run will take
+    warmup_steps: int = 0        # of those, the first ones, while the learning rate rises
     loss: float | None = None    # training loss at the last log
     tokens: int = 0              # real (non-pad) training tokens seen by this process
     seconds: float = 0.0         # training time, evaluation excluded
@@ -751,6 +752,7 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
     _check_fit(model, (train_ds, valid_ds, test_ds), cfg, out, resume)
     r = _setup(model, train_ds, cfg)
     state, best_weights = _start(out, resume, model, r, cfg)
+    state.warmup_steps = int(cfg.warmup * r.total)     # as `make_scheduler` counts them
     if state.step >= r.total: state.stop, state.stop_reason = True, 'done'   # resumed from the run's last step: nothing left to do
     tracker, log = Tracker(metric, cfg.patience, best_weights), StepLog(r.device, state)
     bar = tqdm(total=r.total, initial=state.step, desc='training', unit='step', disable=not (cfg.progress and r.main))

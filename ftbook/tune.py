@@ -101,9 +101,10 @@ class Pruning(Callback):
     def on_evaluate(self, state:TrainState, # the run's state: `stop` is set to prune
                     metrics:dict, # the validation metrics just computed
                    ):
-        "Report the metric at this step; stop the run if the pruner gives up on the trial."
+        "Report the metric at this step; once the warmup is over, stop the run if the pruner gives up on the trial."
         if state.step == 0 or self.metric not in metrics: return    # the untrained model's evaluation says nothing about the settings
         self.trial.report(float(metrics[self.metric]), state.step)
+        if state.step <= state.warmup_steps: return    # its rate still rising, a trial has not yet shown what its settings do
         if self.trial.should_prune(): self.pruned, state.stop, state.stop_reason = True, True, 'pruned by the search'
 
 PRUNERS = ('median', 'none')   # what `search(pruner=...)` and `ftbook tune --pruner` take

@@ -12,10 +12,12 @@ from typing import Sequence
 
 import torch
 from fastcore.docments import docments
+from transformers import AutoConfig
 
 from .core import set_seed, write_atomic
 from .data import holdout, load_tokenizer
 from .inference import Predictor, load_model
+from .models import saved_task
 from .tasks import TASKS, get_task
 from .generation import SCORERS
 from .deploy import export_onnx
@@ -196,6 +198,14 @@ def _class_weights(task, items:list, labels)->torch.Tensor:
     return torch.tensor([n / (k * counts[l]) if counts[l] else 1.0 for l in labels])
 
 # %% ../nbs/08_cli.ipynb #3dfd44e4
+def _continuing(base:Path, kind:str, task, labels)->str:
+    "What a run that starts from the fine-tuned model in `base` keeps of it."
+    if kind != task.head: return (f"starting from the encoder of the model fine-tuned in {base}; its {kind} head is left "
+                                  f"out and a new {task.head} head trained (--task {task.name})")
+    added = labels.labels[len(AutoConfig.from_pretrained(base).id2label):]
+    return (f"continuing from the model fine-tuned in {base}: its head kept ({len(labels) - len(added)} labels)"
+            + (f", new labels added: {', '.join(added)}" if added else ', no new labels in the data'))
+
 _NOT_SAVED = ('command', 'config', 'output', 'resume')   # what train_config.json leaves out: a repeated run names its own folder
 
 def _train_config(args:argparse.Namespace)->TrainConfig:
@@ -223,14 +233,14 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
             print(f"no --valid given: {len(valid)} of the training examples held out for validation")
             valid = valid or None    # a single example: nothing to hold out
     if args.max_train_samples: train = train[:args.max_train_samples]
-    labels = task.label_set(train)
     base = args.model if args.model is not None else task.base()
     tok = task.tokenizer(base)
-    train_ds, valid_ds = _dataset(task, train, tok, labels, args), (_dataset(task, valid, tok, labels, args) if valid else None)
     set_seed(args.seed)
-    options = dict(label_smoothing=args.label_smoothing)
-    if args.class_weights == 'balanced': options['class_weights'] = _class_weights(task, train, labels)
-    model = task.new_model(base, task, labels, **options)
+    model = task.new_model(base, task, task.label_set(train), label_smoothing=args.label_smoothing)
+    labels = model.labels            # the data's; continuing a fine-tuned model, its own and then the data's new ones
+    if (kind := saved_task(base)) is not None: print(_continuing(base, kind, task, labels))
+    if args.class_weights == 'balanced': model.class_weights = _class_weights(task, train, labels)
+    train_ds, valid_ds = _dataset(task, train, tok, labels, args), (_dataset(task, valid, tok, labels, args) if valid else None)
     saved = {k: (str(v.resolve()) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in _NOT_SAVED}
     write_atomic(args.output/'train_config.json', json.dumps(saved, indent=1) + '\n')
     print(f"fine-tuning {args.model or 'the packaged ' + Path(base).name} on {len(train)} examples ({len(train_ds)} inputs), "

@@ -24,9 +24,9 @@ from .losses import softmax_ce
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'SEQUENCE_HEAD_STYLES', 'HEAD_CLASSES', 'FREEZE', 'TokenClassificationHead',
-           'SequenceClassificationHead', 'SpanHead', 'TaskOutput', 'TaskModel', 'has_lora', 'read_weights',
-           'load_weights', 'layer_of', 'num_layers', 'parameter_counts', 'freeze', 'param_groups', 'add_lora',
-           'merged_copy', 'save_adapter', 'load_adapter', 'model_state', 'load_model_state']
+           'SequenceClassificationHead', 'SpanHead', 'TaskOutput', 'TaskModel', 'has_lora', 'saved_task',
+           'read_weights', 'load_weights', 'layer_of', 'num_layers', 'parameter_counts', 'freeze', 'param_groups',
+           'add_lora', 'merged_copy', 'save_adapter', 'load_adapter', 'model_state', 'load_model_state']
 
 # %% ../nbs/03_models.ipynb #2684a4b7
 class TokenClassificationHead(nn.Module):
@@ -261,6 +261,18 @@ def save_pretrained(self:TaskModel, path:str|Path, # the folder to write into (c
 # %% ../nbs/03_models.ipynb #214a42ff
 _TASK_OF_ARCH = {'ForTokenClassification': 'token', 'ForSequenceClassification': 'sequence', 'ForQuestionAnswering': 'span'}
 
+def _task_of(cfg)->str|None:
+    "The head a saved configuration holds ('token', 'sequence', 'span'), from ftbook's field or transformers' class name; None: a plain encoder."
+    return getattr(cfg, 'ftbook_task', None) or next((t for suffix, t in _TASK_OF_ARCH.items()
+                                                     for a in (cfg.architectures or []) if a.endswith(suffix)), None)
+
+def saved_task(path:str|Path, # a model folder, or a hub name
+              )->str|None:
+    "The head of the fine-tuned task model saved in the folder `path` ('token', 'sequence', 'span'); None for anything else (a plain encoder, a decoder, a hub name)."
+    path = Path(path)
+    if not (path/'config.json').is_file(): return None
+    return _task_of(AutoConfig.from_pretrained(path))
+
 def read_weights(path:Path, # a model folder: model.safetensors, or shards with their index
                 )->dict[str, torch.Tensor]:
     "All tensors of the safetensors checkpoint in `path` (one file or shards); never unpickles."
@@ -311,13 +323,31 @@ def from_pretrained(cls:TaskModel, path:str|Path, # a folder saved by `TaskModel
     "Load a task model saved in the Hugging Face layout, checking that every weight is used and none is missing."
     path = Path(path)
     cfg = AutoConfig.from_pretrained(path)
-    task = getattr(cfg, 'ftbook_task', None) or next((t for suffix, t in _TASK_OF_ARCH.items()
-                                                    for a in (cfg.architectures or []) if a.endswith(suffix)), None)
+    task = _task_of(cfg)
     if task is None: raise ValueError(f"{path}: config.json names no token, sequence or span model ({cfg.architectures}); "
                                       "to start from a plain encoder use TaskModel.from_encoder.")
     labels = LabelSet([cfg.id2label[i] for i in range(len(cfg.id2label))]) if task != 'span' else None
     model = cls(AutoModel.from_config(cfg), task, labels, pooling=getattr(cfg, 'ftbook_pooling', 'cls'), **kwargs)
     return load_weights(model, read_weights(path), path)
+
+# %% ../nbs/03_models.ipynb #3f0e4b21
+@patch
+def extend_labels(self:TaskModel, labels:LabelSet, # the labels to predict from now on: the model's, and any new ones
+                 )->list[str]:
+    "Add the labels of `labels` the model lacks after its own, growing the head: old labels keep their ids and their rows, new rows start as a new head's would. Returns the labels added."
+    if self.task == 'span': raise ValueError("A span model has no labels to extend.")
+    added = [l for l in labels if l not in self.labels.label2id]
+    if not added: return []
+    if self.class_weights is not None and len(self.class_weights) != len(self.labels) + len(added):
+        raise ValueError(f"The class weights hold {len(self.class_weights)} values, not one per label of the extended model "
+                         f"({len(self.labels) + len(added)}): set model.class_weights to None, or to weights for every label, first.")
+    name = 'classifier' if self.task == 'token' else 'out'    # the head's last layer: one row per label
+    old, n = getattr(self.head, name), len(self.labels)
+    new = nn.Linear(old.in_features, n + len(added)).to(old.weight.device, old.weight.dtype)
+    with torch.no_grad(): new.weight[:n], new.bias[:n] = old.weight, old.bias
+    setattr(self.head, name, new)
+    self.labels = LabelSet(self.labels.labels + added)
+    return added
 
 # %% ../nbs/03_models.ipynb #58911e14
 _LAYER = re.compile(r'(?:^|\.)layers?\.(\d+)\.')

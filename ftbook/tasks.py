@@ -15,20 +15,23 @@ import torch
 from .core import default_encoder_path
 from .data import (Collator, LabelSet, TaggedSentence, TextClassificationDataset, TextExample, TokenClassificationDataset,
                          default_ner_data, entity_spans, load_tokenizer, read_conll, read_texts, split_words)
-from .models import TaskModel
+from .models import TaskModel, saved_task
 from .metrics import classification_metrics, format_classification_report, format_ner_report, ner_metrics
 
 # %% auto #0
 __all__ = ['TASKS', 'NER', 'CLASSIFICATION', 'Task', 'register', 'get_task', 'conll_lines', 'probabilities']
 
 # %% ../nbs/04a_tasks.ipynb #a525c9df
-def _task_model(path, # hub name or folder of the pretrained encoder
+def _task_model(path, # hub name or folder of a pretrained encoder, or a folder fine-tuned with the task's head
                 task, # the task: its head is put on the encoder
-                labels, # the label set of the head
+                labels, # the label set of the training data
                 **options, # passed to `TaskModel` (class_weights, label_smoothing ...)
                )->TaskModel:
-    "A `TaskModel` with the task's head on the pretrained encoder at `path`."
-    return TaskModel.from_encoder(path, task.head, labels, **options)
+    "A `TaskModel` to fine-tune for `task`: a model fine-tuned with the task's head continues, its head kept and extended by the new labels of `labels`; otherwise a new head on the encoder at `path`."
+    if saved_task(path) != task.head: return TaskModel.from_encoder(path, task.head, labels, **options)
+    model = TaskModel.from_pretrained(path, **options)
+    if labels is not None: model.extend_labels(labels)
+    return model
 
 @dataclass(frozen=True)
 class Task:

@@ -62,8 +62,8 @@ def _input_flags(p:argparse.ArgumentParser, conll:bool=True):
     "How to read the files: tokens per window, CoNLL columns and scheme, classification columns."
     g = p.add_argument_group('reading the data')
     g.add_argument('--max-length', type=int, default=None, help='tokens per window, special tokens included; for generation, '
-                   'per prompt and answer together (default: 128; 512 for generation)')
-    g.add_argument('--stride', type=int, default=32, help='tokens shared by neighbouring windows of a long input (default: 32)')
+                   'per prompt and answer together (default: 128; 384 for qa; 512 for generation)')
+    g.add_argument('--stride', type=int, default=None, help='tokens shared by neighbouring windows of a long input (default: 32; 128 for qa)')
     if conll:
         g.add_argument('--tag-column', type=int, default=-1, help='NER: column of the tag, 0 the first, -1 the last (default: -1)')
         g.add_argument('--word-column', type=int, default=None, help='NER: column of the word (default: 0, or 1 when the tag is column 0)')
@@ -83,9 +83,13 @@ def _input_flags(p:argparse.ArgumentParser, conll:bool=True):
                    "rouge-score), 'chrf' or 'bleu' (sacrebleu), against the completion and a line's \"references\" (default: exact)")
     g.add_argument('--max-new-tokens', type=int, default=None, help='generation: tokens generated per prompt (default: the longest '
                    'answer of the data plus 16 when scoring, 128 when predicting)')
+    g.add_argument('--max-answer-length', type=int, default=30, help='qa: the longest answer, in tokens (default: 30)')
+    g.add_argument('--n-best', type=int, default=20, help='qa: start and end candidates per window (default: 20)')
+    g.add_argument('--null-threshold', type=_typed('float | None'), default=None, help="qa: answer nothing when the no-answer score "
+                   "beats the best span's by more than this (SQuAD 2.0; 0 is the usual start); 'none': always answer (default: none)")
 
 def _parser()->argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='ftbook', description='Fine-tune pretrained Transformers for NER, text classification and generation.')
+    p = argparse.ArgumentParser(prog='ftbook', description='Fine-tune pretrained Transformers for NER, text classification, question answering and generation.')
     sub = p.add_subparsers(dest='command', required=True)
     t = sub.add_parser('train', help='fine-tune a model', description='Fine-tune an encoder, or a decoder (--task generation). With no '
                        'data arguments: the packaged default encoder on the packaged WNUT-16 NER data.')
@@ -105,7 +109,8 @@ def _parser()->argparse.ArgumentParser:
     _train_flags(u, output='runs/tune')
     e = sub.add_parser('evaluate', help='score a saved model on labelled data')
     e.add_argument('--model', type=Path, required=True, help='run folder or model folder')
-    e.add_argument('--data', type=Path, required=True, help='labelled file (CoNLL for NER; CSV, TSV or JSONL for classification)')
+    e.add_argument('--data', type=Path, required=True, help='labelled file (CoNLL for NER; CSV, TSV or JSONL for classification; '
+                   'SQuAD JSON or JSONL for qa)')
     e.add_argument('--output', type=Path, help='write the metrics here as JSON (default: standard output)')
     e.add_argument('--predictions', type=Path, help='also write the predictions: `word gold predicted` lines for NER '
                    '(the conlleval format), a TSV of text, label and predicted label for classification')
@@ -143,7 +148,7 @@ def _train_flags(t:argparse.ArgumentParser, output:str='runs/ftbook'):
                    'defaults, flags given here override them')
     t.add_argument('--task', choices=list(TASKS), default='ner', help='what to fine-tune for (the tasks chapter registers them; default: ner)')
     t.add_argument('--train', type=Path, help='training file: CoNLL for ner; CSV, TSV or JSONL for classification; JSONL of prompt and '
-                   'completion, or messages, for generation (default for ner: packaged WNUT-16)')
+                   'completion, or messages, for generation; SQuAD JSON or JSONL for qa (default for ner: packaged WNUT-16)')
     t.add_argument('--valid', type=Path, help='validation file (default: 10%% of --train, held out with --seed)')
     t.add_argument('--test', type=Path, help='test file, scored at the end')
     t.add_argument('--model', default=None, help='hub name or folder of the pretrained model (default: the packaged all-MiniLM-L6-v2; '
@@ -163,10 +168,14 @@ def _check_args(args:argparse.Namespace, task=None):
     def need(ok, name, must): 
         if not ok: raise ConfigError(name, f"must be {must}, got {getattr(args, name)!r}.")
     if task is not None and args.max_length is None: args.max_length = task.max_length
+    if task is not None and getattr(args, 'stride', 0) is None: args.stride = task.stride
     if getattr(args, 'max_length', None) is not None:
         need(args.max_length >= 4, 'max_length', 'an integer of at least 4')
-        need(0 <= args.stride < args.max_length - 2, 'stride', f'at least 0 and below --max-length minus 2 ({args.max_length - 2})')
+        if args.stride is not None:
+            need(0 <= args.stride < args.max_length - 2, 'stride', f'at least 0 and below --max-length minus 2 ({args.max_length - 2})')
     if getattr(args, 'max_new_tokens', None) is not None: need(args.max_new_tokens >= 1, 'max_new_tokens', 'an integer of at least 1')
+    for name in ('max_answer_length', 'n_best'):
+        if hasattr(args, name): need(getattr(args, name) >= 1, name, 'an integer of at least 1')
     if hasattr(args, 'temperature'): need(args.temperature >= 0, 'temperature', 'at least 0 (0: greedy)')
     if hasattr(args, 'top_p'): need(0 < args.top_p <= 1, 'top_p', 'above 0 and at most 1')
     if hasattr(args, 'batch_size'): need(args.batch_size >= 1, 'batch_size', 'an integer of at least 1')
@@ -202,6 +211,7 @@ def _continuing(base:Path, kind:str, task, labels)->str:
     "What a run that starts from the fine-tuned model in `base` keeps of it."
     if kind != task.head: return (f"starting from the encoder of the model fine-tuned in {base}; its {kind} head is left "
                                   f"out and a new {task.head} head trained (--task {task.name})")
+    if labels is None: return f"continuing from the model fine-tuned in {base}: its {kind} head kept"
     added = labels.labels[len(AutoConfig.from_pretrained(base).id2label):]
     return (f"continuing from the model fine-tuned in {base}: its head kept ({len(labels) - len(added)} labels)"
             + (f", new labels added: {', '.join(added)}" if added else ', no new labels in the data'))
@@ -252,7 +262,7 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
         if metrics.get(split): print(f"\n{split}:\n{task.report(metrics[split])}")
     key = cfg.metric or task.metric
     if res.before: print(f"\nvalidation {key}: {res.before[key]:.4f} before fine-tuning, {metrics['valid'][key]:.4f} after")
-    print(f"model saved in {args.output} (Hugging Face layout: pipeline(model='{args.output}') loads it); "
+    print(f"model saved in {args.output} (Hugging Face layout: transformers' from_pretrained loads it); "
           f"metrics in {args.output/'metrics.json'}")
     return metrics
 
@@ -284,7 +294,7 @@ def cmd_predict(args:argparse.Namespace, # the parsed `ftbook predict` options
     decoding = dict(max_new_tokens=args.max_new_tokens or 128, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
                     truncation=args.truncation, template=args.template)
     pred = Predictor(model, tok, max_length=args.max_length, stride=args.stride, bs=args.batch_size, device=args.device,
-                     **(decoding if task.generate is not None else {}))
+                     **(decoding if task.generate is not None else {k: getattr(args, k) for k in task.options}))
     if args.format != 'text':
         if args.format not in ('file', task.file_format): raise ConfigError('format', f"must be 'text', 'file' or {task.file_format!r} for a {task.name} model.")
         if args.input is None: raise ConfigError('input', f"is needed with --format {args.format} (a data file).")

@@ -589,6 +589,8 @@ class Collator:
         if 'labels' in items[0]:
             token_level = isinstance(items[0]['labels'], list)
             batch['labels'] = pad('labels', self.label_pad_id) if token_level else torch.tensor([it['labels'] for it in items])
+        for k in ('start_positions', 'end_positions'):      # spans: the answer's first and last token, when every item has them
+            if all(k in it for it in items): batch[k] = torch.tensor([it[k] for it in items])
         if 'index' in items[0]: batch['index'] = torch.tensor([it['index'] for it in items])
         return batch
 

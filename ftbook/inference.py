@@ -17,6 +17,7 @@ from .data import load_tokenizer
 from .models import TaskModel
 from .tasks import get_task, probabilities
 from .generation import CausalLM
+from .qa import QA  # the qa task, registered when its module loads
 from .deploy import OnnxModel
 from .train import checkpoints, forward_all
 
@@ -52,7 +53,7 @@ class Predictor:
     def __init__(self, model:TaskModel, # a fine-tuned model
                  tokenizer, # its tokenizer
                  max_length:int|None=None, # tokens per window (None: the task's default, 128 for encoders)
-                 stride:int=32, # tokens shared by neighbouring windows
+                 stride:int|None=None, # tokens shared by neighbouring windows (None: the task's default, 32 for encoders)
                  bs:int=32, # inputs per batch
                  device:str='auto', # 'auto', 'cpu', 'cuda' …
                  precision:str='auto', # 'auto' uses bf16/fp16 on GPUs, fp32 on CPUs
@@ -75,8 +76,9 @@ class Predictor:
         "One result per input: words, tags, per-word scores and entities (token models), label and scores (sequence models), or the generated text (decoders)."
         task = get_task(self.model)
         items, context = task.inputs(texts)
-        ds = task.dataset(items, self.tokenizer, None, max_length=self.max_length or task.max_length, stride=self.stride,
+        ds = task.dataset(items, self.tokenizer, None, max_length=self.max_length or task.max_length,
+                          stride=task.stride if self.stride is None else self.stride,
                           **{k: v for k, v in self.decoding.items() if k in task.options})
         if task.generate is not None: outputs = task.generate(self.model, ds, self.bs, self.precision, **self.decoding)
-        else: outputs, _ = forward_all(self.model, ds, probabilities, self.bs, self.precision)
+        else: outputs, _ = forward_all(self.model, ds, task.predict_keep or probabilities, self.bs, self.precision)
         return task.results(ds, context, outputs, self.model.labels)

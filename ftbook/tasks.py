@@ -37,7 +37,7 @@ def _task_model(path, # hub name or folder of a pretrained encoder, or a folder 
 class Task:
     "The parts of one kind of task; `fit`, `evaluate`, `Predictor`, the command and the panels ask for them here."
     name: str                  # the task's name, as `ftbook train --task NAME` takes it
-    head: str                  # the model it trains: a `TaskModel` head ('token', 'sequence') or 'generation' (a decoder)
+    head: str                  # the model it trains: a `TaskModel` head ('token', 'sequence', 'span') or 'generation' (a decoder)
     read: Callable             # read(path, labelled, **options) -> items from a file (labelled=None: labels if it has them)
     labels_of: Callable        # labels_of(items) -> every label in `items`, repeats kept (label sets, class weights)
     label_set: Callable        # label_set(items) -> the LabelSet of training items
@@ -62,9 +62,11 @@ class Task:
     new_model: Callable = _task_model      # new_model(path, task, labels, **options) -> a model to fine-tune, its head new
     tokenizer: Callable = load_tokenizer   # tokenizer(path) -> the tokenizer of a pretrained or fine-tuned model
     max_length: int = 128      # tokens per input when none is given (a window for encoders; prompt and answer for decoders)
+    stride: int = 32           # tokens shared by neighbouring windows when none is given
     lora: bool = False         # fine-tune with LoRA adapters unless told otherwise (`TrainConfig.lora`)
     padding_free: Callable | None = None  # padding_free(model, dataset) -> a collator of batches without padding, once it has checked
                                           # that `model` keeps packed examples apart (`TrainConfig.padding_free`; None: the task has none)
+    predict_keep: Callable | None = None  # predict_keep(logits) -> what `Predictor` keeps of a batch for `results` (None: `probabilities`)
 
 TASKS = {}  # the registered tasks, by name (a dict of `Task`s)
 

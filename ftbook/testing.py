@@ -16,9 +16,10 @@ from transformers import (AutoModel, AutoTokenizer, BertConfig, DistilBertConfig
 from .core import default_encoder_path, set_seed
 
 # %% auto #0
-__all__ = ['TINY_ARCHS', 'NER_SENTENCES', 'CLS_TEXTS', 'DIALOGUES', 'CHAT_TEMPLATE', 'default_tokenizer', 'tiny_config',
-           'tiny_encoder', 'save_tiny_encoder', 'conll_text', 'write_conll', 'write_dialogsum', 'tiny_bpe_tokenizer',
-           'tiny_unigram_tokenizer', 'tiny_chat_tokenizer', 'tiny_decoder', 'save_tiny_decoder']
+__all__ = ['TINY_ARCHS', 'NER_SENTENCES', 'CLS_TEXTS', 'DIALOGUES', 'QA_CONTEXTS', 'CHAT_TEMPLATE', 'default_tokenizer',
+           'tiny_config', 'tiny_encoder', 'save_tiny_encoder', 'conll_text', 'write_conll', 'write_dialogsum',
+           'squad_json', 'write_squad', 'tiny_bpe_tokenizer', 'tiny_unigram_tokenizer', 'tiny_chat_tokenizer',
+           'tiny_decoder', 'save_tiny_decoder']
 
 # %% ../nbs/00a_testing.ipynb #06458a53
 def default_tokenizer()->PreTrainedTokenizerBase:
@@ -152,6 +153,41 @@ def write_dialogsum(root:str|Path, # the folder to write `dialogsum/dev.jsonl` a
     for name, rows in (('dev', dev), ('test', test)):
         (d/f'{name}.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows), encoding='utf-8')
     return d
+
+# %% ../nbs/00a_testing.ipynb #5a0c1e11
+QA_CONTEXTS = [  # (title, context, [(question, answer text or None for no answer), ...]): SQuAD-shaped fixtures written for the tests
+    ('Ada_Lovelace', "Ada Lovelace was an English mathematician. She worked with Charles Babbage on the Analytical Engine in London.",
+     [('Who worked with Charles Babbage?', 'Ada Lovelace'), ('What did Lovelace work on?', 'the Analytical Engine'),
+      ('Where did they work?', 'London')]),
+    ('Reuters', "Reuters reported on Friday that the European Commission rejected the proposal. The vote in Brussels was 15 to 12.",
+     [('Who rejected the proposal?', 'the European Commission'), ('When did Reuters report?', 'Friday'),
+      ('What was the vote?', '15 to 12'), ('Who won the football final?', None)]),
+    ('Harbour', "The ferry leaves the harbour at nine o'clock every morning and returns at six. Tickets cost four pounds.",
+     [('When does the ferry leave?', "nine o'clock"), ('How much do tickets cost?', 'four pounds')]),
+]
+
+def squad_json(contexts:list=QA_CONTEXTS, # (title, context, [(question, answer or None), ...])
+              )->dict:
+    "`contexts` in the official SQuAD layout (version 2.0 when a question has no answer): articles, paragraphs, questions."
+    data, impossible = [], any(a is None for _, _, qs in contexts for _, a in qs)
+    for i, (title, context, qs) in enumerate(contexts):
+        qas = [dict(id=f'q{i}-{k}', question=q, answers=[] if a is None else [dict(text=a, answer_start=context.index(a))],
+                    **({'is_impossible': a is None} if impossible else {})) for k, (q, a) in enumerate(qs)]
+        data.append(dict(title=title, paragraphs=[dict(context=context, qas=qas)]))
+    return dict(version='v2.0' if impossible else '1.1', data=data)
+
+def write_squad(path:str|Path, # the file to write
+                contexts:list=QA_CONTEXTS, # (title, context, [(question, answer or None), ...])
+                lines:bool=False, # True: one JSON object per question (`datasets`' columns), not the nested file
+               )->Path:
+    "Write `contexts` as a SQuAD file; return the path."
+    path, squad = Path(path), squad_json(contexts)
+    if not lines: path.write_text(json.dumps(squad), encoding='utf-8'); return path
+    rows = [dict(id=q['id'], title=a['title'], context=p['context'], question=q['question'],
+                 answers=dict(text=[x['text'] for x in q['answers']], answer_start=[x['answer_start'] for x in q['answers']]))
+            for a in squad['data'] for p in a['paragraphs'] for q in p['qas']]
+    path.write_text(''.join(json.dumps(r) + '\n' for r in rows), encoding='utf-8')
+    return path
 
 # %% ../nbs/00a_testing.ipynb #fe9ce362
 def _fixture_corpus()->list[str]:

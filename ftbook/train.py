@@ -168,9 +168,11 @@ class SparseEmbeddingGrads:
         for m, _, _ in self.items: m.sparse = False
 
 # %% ../nbs/05_train.ipynb #6a7c6a8a
+_TARGETS = ('labels', 'start_positions')   # what a labelled batch carries: labels (tags, classes), or an answer's first token (spans)
+
 def _labelled(batch:dict, class_weights:torch.Tensor|None)->float:
     "How much a batch weighs in the loss: its labelled items (or their class weights), counted on the CPU."
-    y = batch['labels']
+    y = batch['labels'] if 'labels' in batch else batch['start_positions']
     y = y[y != -100]
     return float(len(y)) if class_weights is None else float(class_weights[y].sum())
 
@@ -277,7 +279,7 @@ def forward_all(model:TaskModel, # the model (a DDP wrapper is unwrapped); put i
     with torch.no_grad():
         for batch in _loader(dataset, batches, device, pad_to_multiple_of):
             idx = batch.pop('index').to(device)
-            w = _labelled(batch, None) if 'labels' in batch else 0.0
+            w = _labelled(batch, None) if any(k in batch for k in _TARGETS) else 0.0
             with autocast(device, precision): out = model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
             if out.loss is not None: loss_sum += out.loss.float() * w; weight += w
             idx, kept = _gather(accelerator, idx, keep(out.logits) if keep is not None else idx.new_zeros(len(idx)))

@@ -71,7 +71,8 @@ PUBLIC_API = {
     'deploy': ['ONNX_FILE', 'OnnxModel', 'export_onnx'],
     'widgets': ['AlignmentInspector', 'COLORS', 'EntityViewer', 'ExperimentPanel', 'GenerationPanel', 'GradientExplorer', 'highlight', 'token_html'],
     'cli': ['COMMANDS', 'cmd_evaluate', 'cmd_export', 'cmd_predict', 'cmd_train', 'cmd_tune', 'main'],
-    'testing': ['CHAT_TEMPLATE', 'CLS_TEXTS', 'DIALOGUES', 'NER_SENTENCES', 'TINY_ARCHS', 'conll_text', 'default_tokenizer', 'save_tiny_decoder', 'save_tiny_encoder', 'tiny_bpe_tokenizer', 'tiny_chat_tokenizer', 'tiny_config', 'tiny_decoder', 'tiny_encoder', 'tiny_unigram_tokenizer', 'write_conll', 'write_dialogsum'],
+    'testing': ['CHAT_TEMPLATE', 'CLS_TEXTS', 'DIALOGUES', 'NER_SENTENCES', 'QA_CONTEXTS', 'TINY_ARCHS', 'conll_text', 'default_tokenizer', 'save_tiny_decoder', 'save_tiny_encoder', 'squad_json', 'tiny_bpe_tokenizer', 'tiny_chat_tokenizer', 'tiny_config', 'tiny_decoder', 'tiny_encoder', 'tiny_unigram_tokenizer', 'write_conll', 'write_dialogsum', 'write_squad'],
+    'qa': ['QA', 'QADataset', 'QAExample', 'SQUAD_FILES', 'answer_f1', 'best_answers', 'format_squad_report', 'load_squad', 'normalize_answer', 'read_squad', 'span_logits', 'squad_scores'],
 }
 
 def test_public_api_is_the_reviewed_one():

@@ -1,9 +1,11 @@
-"""Time to a good model on CoNLL-2003: ftbook's `fit` (its defaults) against HF `Trainer` (its best configuration).
+"""Time to a good model on CoNLL-2003 (or WNUT-16): ftbook's `fit` (its defaults) against HF `Trainer` (its best configuration).
 
     FTBOOK_DATA=../shared/data .venv/bin/python bench/time_to_f1.py --json nbs/results/time_to_f1.json
+    .venv/bin/python bench/time_to_f1.py --corpus wnut16 --json nbs/results/time_to_f1_wnut16.json   # a corpus the defaults were not chosen on
     .venv/bin/python bench/time_to_f1.py --n-train 500 --epochs 1      # a quick look
 
-CoNLL-2003 comes from `ftbook.data.load_conll2003`: the folder FTBOOK_DATA names, else the Hugging Face hub.
+CoNLL-2003 comes from `ftbook.data.load_conll2003`: the folder FTBOOK_DATA names, else the Hugging Face hub; WNUT-16
+(`--corpus wnut16`) is the packaged corpus, `ftbook.data.default_ner_data` (its training and held-out validation part).
 
 Both fine-tune the packaged default encoder (all-MiniLM-L6-v2) for NER on the first `--n-train` training sentences
 for up to `--epochs` epochs and are evaluated every quarter epoch on the first `--n-valid` validation sentences by the
@@ -30,7 +32,7 @@ from transformers import DataCollatorForTokenClassification, Trainer, TrainerCal
 from transformers.utils import logging as hf_logging
 
 from ftbook.core import save_results, set_seed
-from ftbook.data import LabelSet, TokenClassificationDataset, load_conll2003, load_tokenizer
+from ftbook.data import LabelSet, TokenClassificationDataset, default_ner_data, load_conll2003, load_tokenizer
 from ftbook.models import TaskModel
 from ftbook.train import Callback, TrainConfig, fit
 from train_throughput import Plain, hf_model, score      # bench/ is on the path when a script in it runs
@@ -74,16 +76,19 @@ def main():
     ap.add_argument('--n-train', type=int, default=2000); ap.add_argument('--n-valid', type=int, default=1000)
     ap.add_argument('--epochs', type=int, default=4); ap.add_argument('--margin', type=float, default=0.01)
     ap.add_argument('--runs', default='ftbook,ftbook_one_rate,trainer')
+    ap.add_argument('--corpus', choices=['conll2003', 'wnut16'], default='conll2003')
     ap.add_argument('--json', help='also write the results here')
     a = ap.parse_args()
     hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
     start = time.perf_counter()
-    conll, tok = load_conll2003(), load_tokenizer()
-    train_s, valid_s = conll['train'][:a.n_train], conll['valid'][:a.n_valid]
+    tok = load_tokenizer()
+    if a.corpus == 'conll2003': corpus = load_conll2003(); train_s, valid_s = corpus['train'], corpus['valid']
+    else: train_s, valid_s = default_ner_data(seed=0)
+    train_s, valid_s = train_s[:a.n_train], valid_s[:a.n_valid]
     labels = LabelSet.from_tags(train_s)
     train, valid = TokenClassificationDataset(train_s, tok, labels), TokenClassificationDataset(valid_s, tok, labels)
     every = max(1, round(math.ceil(len(train) / 16) / 4))     # a quarter epoch of batches of 16
-    print(f"{len(train)} training sentences, {len(valid)} validation sentences; up to {a.epochs} epochs, "
+    print(f"{a.corpus}: {len(train)} training sentences, {len(valid)} validation sentences; up to {a.epochs} epochs, "
           f"an evaluation every {every} steps", flush=True)
     runners = dict(ftbook=run_ftbook, ftbook_one_rate=lambda *x: run_ftbook(*x, lr=5e-5), trainer=run_trainer)
     curves = {}
@@ -98,7 +103,7 @@ def main():
     print("| loop | best F1 | seconds to target |\n|---|---|---|")
     for n, c in curves.items():
         print(f"| {n} | {max(p['f1'] for p in c):.4f} | {'never' if times[n] is None else f'{times[n]:.1f}'} |")
-    if a.json: save_results(a.json, command='bench/time_to_f1.py ' + ' '.join(sys.argv[1:]), n_train=a.n_train, n_valid=a.n_valid,
+    if a.json: save_results(a.json, command='bench/time_to_f1.py ' + ' '.join(sys.argv[1:]), corpus=a.corpus, n_train=len(train), n_valid=len(valid),
                             epochs=a.epochs, eval_every=every, margin=a.margin, target=target, curves=curves, times=times,
                             seconds=time.perf_counter() - start)
     if times.get('ftbook') is not None and times.get('trainer') is not None: print(f"\nftbook reaches F1 {target:.4f} {times['trainer'] / times['ftbook']:.2f}x sooner than Trainer")

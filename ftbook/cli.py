@@ -198,7 +198,11 @@ def _read(task, path:Path, args, labelled:bool|None=True)->list:
 
 def _dataset(task, items:list, tok, labels, args):
     "The task's dataset of `items`: long texts in windows (data chapter); a decoder's options from their flags (generation chapter)."
-    return task.dataset(items, tok, labels, max_length=args.max_length, stride=args.stride, **{k: getattr(args, k) for k in task.options})
+    return task.dataset(items, tok, labels, max_length=args.max_length, stride=args.stride, **_options(task, args))
+
+def _options(task, args)->dict:
+    "The task's dataset options (`Task.options`) from the flags of the same names."
+    return {k: getattr(args, k) for k in task.options}
 
 def _class_weights(task, items:list, labels)->torch.Tensor:
     "Inverse label frequencies in `items`, averaging 1 over the labels seen; labels never seen weigh 1."
@@ -294,7 +298,7 @@ def cmd_predict(args:argparse.Namespace, # the parsed `ftbook predict` options
     decoding = dict(max_new_tokens=args.max_new_tokens or 128, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
                     truncation=args.truncation, template=args.template)
     pred = Predictor(model, tok, max_length=args.max_length, stride=args.stride, bs=args.batch_size, device=args.device,
-                     **(decoding if task.generate is not None else {k: getattr(args, k) for k in task.options}))
+                     **(decoding if task.generate is not None else _options(task, args)))
     if args.format != 'text':
         if args.format not in ('file', task.file_format): raise ConfigError('format', f"must be 'text', 'file' or {task.file_format!r} for a {task.name} model.")
         if args.input is None: raise ConfigError('input', f"is needed with --format {args.format} (a data file).")

@@ -61,6 +61,14 @@ def _lines(text:str)->Iterable[tuple[int, str]]:
     "(line number, line) pairs; only '\\n' ends a line (str.splitlines would also split on \\x85 and \\u2028 inside words)."
     for n, line in enumerate(text.split('\n'), 1): yield n, line.rstrip('\r')
 
+def _json_lines(path:Path, hint:str, text:str|None=None):
+    "('file:line', value) for each non-blank line of a JSON Lines file (or of its `text`, already read); a line that is not JSON is an error ending with `hint`."
+    for n, line in _lines(_read_text(path) if text is None else text):
+        if not line.strip(): continue
+        try: row = json.loads(line)
+        except json.JSONDecodeError as e: raise ValueError(f"{path}:{n}: not valid JSON ({e.msg}, column {e.colno}).{hint}") from None
+        yield f'{path}:{n}', row
+
 # %% ../nbs/02_data.ipynb #b4ff8af5
 SCHEMES = {'IOB1': 'BI', 'IOB2': 'BI', 'BIOES': 'BIES'}  # tagging schemes `read_conll` recognises, and their prefixes
 _TAG = re.compile(r'([BIES])-(\S+)')

@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorWithFl
 from transformers.utils import logging as hf_logging
 
 from .core import autocast, default_decoder_path
-from .data import _hub_corpus, _lines, _local_corpus, _read_text, entity_spans
+from .data import _hub_corpus, _json_lines, _lines, _local_corpus, _read_text, entity_spans
 from .losses import softmax_ce
 from .models import TaskOutput, _save_merged, _write_files, has_lora
 from .tasks import Task, register
@@ -89,14 +89,6 @@ def _generation_example(row, where:str, labelled:bool|None)->GenerationExample:
         if not completion.strip(): raise ValueError(f'{where}: "completion" is empty; there is nothing to learn.')
         return GenerationExample(prompt, completion, where, refs)
     return GenerationExample(prompt, None, where)
-
-def _json_lines(path:Path, hint:str):
-    "('file:line', value) for each non-blank line of a JSON Lines file; a line that is not JSON is an error ending with `hint`."
-    for n, line in _lines(_read_text(path)):
-        if not line.strip(): continue
-        try: row = json.loads(line)
-        except json.JSONDecodeError as e: raise ValueError(f"{path}:{n}: not valid JSON ({e.msg}, column {e.colno}).{hint}") from None
-        yield f'{path}:{n}', row
 
 def read_generation(path:str|Path, # a JSON Lines file: a prompt and a completion, or messages, per line
                     labelled:bool|None=True, # True: answers required; False: ignored; None: kept where given

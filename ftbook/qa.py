@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from .data import _hub_corpus, _lines, _local_corpus, _read_text
+from .data import _hub_corpus, _json_lines, _local_corpus, _read_text
 from .tasks import Task, register
 
 # %% auto #0
@@ -113,15 +113,10 @@ def read_squad(path:str|Path, # the official nested JSON, or JSON Lines with que
         if not out: raise ValueError(f"{path}: no questions (articles with paragraphs with 'qas').")
         return out
     out = []
-    for n, line in _lines(text):
-        if not line.strip(): continue
-        where = f"{path}:{n}"
-        try: row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not valid JSON ({e.msg}, column {e.colno}). A SQuAD file is the official nested JSON, "
-                             "or one JSON object per line with question, context and answers.") from None
+    for where, row in _json_lines(path, ' A SQuAD file is the official nested JSON, or one JSON object per line with question, '
+                                  'context and answers.', text):
         if not isinstance(row, dict): raise ValueError(f"{where}: a line must hold one JSON object with question, context and answers.")
-        out.append(_example(row, where, labelled, id=f'line {n}'))
+        out.append(_example(row, where, labelled, id=f"line {where.rsplit(':', 1)[1]}"))
     return out
 
 # %% ../nbs/04c_qa.ipynb #4c000016
@@ -204,21 +199,20 @@ def best_answers(ds:QADataset, # the windows the scores belong to
         best, null = None, np.inf
         for w in ds.windows_of[i]:
             x = kept[w][:ds.lengths[w]].numpy()
-            start, end, offs = x[:, 0], x[:, 1], ds.offsets[w]
+            start, end, ctx = x[:, 0], x[:, 1], np.array([o is not None for o in ds.offsets[w]])
             null = min(null, start[0] + end[0])
-            ctx = np.array([o is not None for o in offs])
+            ends = [b for b in np.argsort(end)[::-1][:ds.n_best] if ctx[b]]     # the n-best ends, sorted once per window
             for a in np.argsort(start)[::-1][:ds.n_best]:
                 if not ctx[a]: continue
-                for b in np.argsort(end)[::-1][:ds.n_best]:
-                    if not ctx[b] or b < a or b - a + 1 > ds.max_answer_length: continue
+                for b in ends:
+                    if b < a or b - a + 1 > ds.max_answer_length: continue
                     s = float(start[a] + end[b])
-                    if best is None or s > best[0]: best = (s, w, int(a), int(b))
+                    if best is None or s > best[0]: best = (s, w, int(a), int(b), x, ctx)
         if best is None or (ds.null_threshold is not None and null - best[0] > ds.null_threshold):
             out.append(dict(answer='', start=None, end=None, score=None, logit=float(null)))
             continue
-        s, w, a, b = best
-        x, offs = kept[w][:ds.lengths[w]].numpy(), ds.offsets[w]
-        ctx = np.array([o is not None for o in offs])
+        s, w, a, b, x, ctx = best
+        offs = ds.offsets[w]
         p_start, p_end = _softmax(x[ctx, 0]), _softmax(x[ctx, 1])
         pos = np.cumsum(ctx) - 1                          # a context token's place among the window's context tokens
         c0, c1 = offs[a][0], offs[b][1]

@@ -172,7 +172,7 @@ _TARGETS = ('labels', 'start_positions')   # what a labelled batch carries: labe
 
 def _labelled(batch:dict, class_weights:torch.Tensor|None)->float:
     "How much a batch weighs in the loss: its labelled items (or their class weights), counted on the CPU."
-    y = batch['labels'] if 'labels' in batch else batch['start_positions']
+    y = next(batch[k] for k in _TARGETS if k in batch)
     y = y[y != -100]
     return float(len(y)) if class_weights is None else float(class_weights[y].sum())
 

@@ -82,6 +82,11 @@ def get_task(of, # a task name, a head ('token', 'sequence'), a dataset, or a mo
     for t in TASKS.values():
         if of in (t.name, t.head) if isinstance(of, str) else (isinstance(of, t.dataset) or getattr(of, 'task', None) == t.head):
             return t
+    # A class defined again (a chapter's cell run in a session that imported the module, or autoreload) is a new class object,
+    # so `isinstance` misses it: the dataset's class, or a class it derives from, is then matched by name.
+    names = set() if isinstance(of, str) else {c.__qualname__ for c in type(of).__mro__}
+    for t in TASKS.values():
+        if t.dataset.__qualname__ in names: return t
     raise ValueError(f"No registered task for {of if isinstance(of, str) else type(of).__name__!r}; the tasks are {list(TASKS)} "
                      "(heads: " + ', '.join(sorted({t.head for t in TASKS.values()})) + ").")
 

@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/cli.html.md"""
 
 # %% ../nbs/08_cli.ipynb #ed5e324b
 from __future__ import annotations
-import argparse, collections, dataclasses, json, shutil, sys
+import argparse, collections, dataclasses, json, os, shutil, sys
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +16,7 @@ from transformers import AutoConfig
 
 from .core import set_seed, write_atomic
 from .data import holdout, load_tokenizer
-from .inference import Predictor, load_model
+from .inference import Predictor, load_model, model_dir
 from .models import saved_task
 from .tasks import TASKS, get_task
 from .generation import SCORERS
@@ -24,7 +24,7 @@ from .deploy import export_onnx
 from .train import ConfigError, NonFiniteLossError, TrainConfig, evaluate, fit, forward_all
 
 # %% auto #0
-__all__ = ['COMMANDS', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'cmd_export', 'cmd_tune', 'main']
+__all__ = ['COMMANDS', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'cmd_export', 'cmd_tune', 'cmd_serve', 'main']
 
 # %% ../nbs/08_cli.ipynb #079522bd
 _FLAGS = {'bs': ('--batch-size', '--bs')}   # fields whose flag is not simply --field-name; the first is the one errors name
@@ -88,6 +88,12 @@ def _input_flags(p:argparse.ArgumentParser, conll:bool=True):
     g.add_argument('--null-threshold', type=_typed('float | None'), default=None, help="qa: answer nothing when the no-answer score "
                    "beats the best span's by more than this (SQuAD 2.0; 0 is the usual start); 'none': always answer (default: none)")
 
+def _serve_defaults():
+    "`ServeConfig()`, whose fields are `ftbook serve`'s defaults; None without the serve extra (the command then says what to install)."
+    try: from ftbook.serve import ServeConfig
+    except ImportError: return None
+    return ServeConfig()
+
 def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='ftbook', description='Fine-tune pretrained Transformers for NER, text classification, question answering and generation.')
     sub = p.add_subparsers(dest='command', required=True)
@@ -139,7 +145,29 @@ def _parser()->argparse.ArgumentParser:
     x.add_argument('--quantize', choices=['none', 'int8'], default='none', help='int8: dynamic int8 quantization of the weights '
                    '(about a quarter of the size, faster on CPUs) (default: none)')
     x.add_argument('--opset', type=int, default=17, help='ONNX operator set (default: 17)')
-    p.subcommands = dict(train=t, tune=u, evaluate=e, predict=r, export=x)
+    v = sub.add_parser('serve', help='serve a saved model over HTTP (FastAPI and uvicorn)',
+                       description='Serve a run folder (any task; PyTorch or ONNX) until SIGINT or SIGTERM, answering the requests in flight '
+                       'before it exits: POST /predict, GET /health, GET /info, and for a decoder OpenAI\'s POST /v1/chat/completions and '
+                       '/v1/completions (stream: server-sent events); the schemas are on /docs. Needs: pip install "ftbook[serve]".')
+    v.add_argument('--model', type=Path, required=True, help='run folder or model folder')
+    v.add_argument('--host', default='127.0.0.1', help='the address to listen on; 0.0.0.0 for every interface (default: 127.0.0.1)')
+    v.add_argument('--port', type=int, default=8000, help='the port (default: 8000)')
+    v.add_argument('--api-key', default=os.environ.get('FTBOOK_API_KEY'), help="require 'Authorization: Bearer KEY' on every route "
+                   "but /health (default: the FTBOOK_API_KEY environment variable; none when it is unset)")
+    v.add_argument('--name', help="the model's name in /info and in completions (default: the folder's name)")
+    limits = _serve_defaults()
+    for flag, kind, help in (('max-batch', int, 'inputs gathered from concurrent requests into one batch; 1: no batching'),
+                             ('max-wait-ms', float, 'how long the first request of a batch waits for others'),
+                             ('max-texts', int, 'inputs per request'), ('max-chars', int, 'characters per input text'),
+                             ('max-tokens', int, 'the most new tokens a completion may ask for'),
+                             ('default-tokens', int, 'new tokens when a completion does not give max_tokens')):
+        v.add_argument(f'--{flag}', type=kind, default=getattr(limits, flag.replace('-', '_'), None), help=f"{help} (default: %(default)s)")
+    v.add_argument('--max-body-kb', type=int, default=limits and limits.max_body // 1024, help='KiB per request body (default: %(default)s)')
+    v.add_argument('--batch-size', type=int, default=32, help='inputs per forward pass (default: 32)')
+    v.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (default: auto)")
+    v.add_argument('--log-level', default='info', choices=['critical', 'error', 'warning', 'info', 'debug'],
+                   help="uvicorn's and ftbook's log level; 'info' logs every request (default: info)")
+    p.subcommands = dict(train=t, tune=u, evaluate=e, predict=r, export=x, serve=v)
     return p
 
 def _train_flags(t:argparse.ArgumentParser, output:str='runs/ftbook'):
@@ -360,7 +388,25 @@ def cmd_tune(args:argparse.Namespace, # the parsed `ftbook tune` options
     return study
 
 # subcommand name -> the function that runs it
-COMMANDS = {'train': cmd_train, 'tune': cmd_tune, 'evaluate': cmd_evaluate, 'predict': cmd_predict, 'export': cmd_export}
+def cmd_serve(args:argparse.Namespace, # the parsed `ftbook serve` options
+             ):
+    "Serve a saved model over HTTP until SIGINT or SIGTERM (the serving chapter)."
+    try: from ftbook.serve import ServeConfig, serve
+    except ImportError as e: raise ImportError(f"ftbook serve needs FastAPI and uvicorn ({e.name} is not installed): "
+                                               "pip install 'ftbook[serve]'") from None
+    if not 0 <= args.port <= 65535: raise ConfigError('port', f"must be from 0 to 65535, got {args.port}.")
+    for k in ('max_batch', 'max_texts', 'max_chars', 'max_tokens', 'default_tokens', 'max_body_kb', 'batch_size'):
+        if getattr(args, k) < 1: raise ConfigError(k, f"must be at least 1, got {getattr(args, k)}.")
+    if args.max_wait_ms < 0: raise ConfigError('max_wait_ms', f"must be at least 0, got {args.max_wait_ms}.")
+    if args.default_tokens > args.max_tokens: raise ConfigError('default_tokens', f"is {args.default_tokens}, past --max-tokens {args.max_tokens}.")
+    model_dir(args.model)           # a missing folder is said before the server starts
+    cfg = ServeConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_texts=args.max_texts, max_chars=args.max_chars,
+                      max_body=args.max_body_kb * 1024, max_tokens=args.max_tokens, default_tokens=args.default_tokens,
+                      api_key=args.api_key or None, name=args.name)
+    serve(args.model, args.host, args.port, cfg, device=args.device, bs=args.batch_size, log_level=args.log_level)
+
+COMMANDS = {'train': cmd_train, 'tune': cmd_tune, 'evaluate': cmd_evaluate, 'predict': cmd_predict, 'export': cmd_export,
+            'serve': cmd_serve}
 
 def _parse(argv:list[str]|None)->argparse.Namespace:
     "Parse `argv`; for `train` and `tune`, the settings of `--config` are the defaults that the other flags override."

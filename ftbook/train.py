@@ -26,11 +26,11 @@ from .models import (TaskModel, add_lora, freeze, has_lora, load_model_state, lo
 from .tasks import get_task
 
 # %% auto #0
-__all__ = ['DEFAULT_LR', 'SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'LOWER_IS_BETTER', 'ConfigError', 'TrainConfig',
-           'learning_rates', 'SparseEmbeddingGrads', 'train_step', 'make_optimizer', 'make_scheduler', 'forward_all',
-           'evaluate', 'History', 'TrainState', 'Callback', 'checkpoints', 'save_checkpoint', 'load_checkpoint',
-           'NonFiniteLossError', 'FitResult', 'resume_state', 'minimised', 'Tracker', 'StepLog', 'save_run_checkpoint',
-           'write_run', 'fit']
+__all__ = ['DEFAULT_LR', 'ENCODER_DEFAULTS', 'SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'LOWER_IS_BETTER', 'ConfigError',
+           'TrainConfig', 'learning_rates', 'encoder_width', 'SparseEmbeddingGrads', 'train_step', 'make_optimizer',
+           'make_scheduler', 'forward_all', 'evaluate', 'History', 'TrainState', 'Callback', 'checkpoints',
+           'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'FitResult', 'resume_state', 'minimised',
+           'Tracker', 'StepLog', 'save_run_checkpoint', 'write_run', 'fit']
 
 # %% ../nbs/05_train.ipynb #fef26800
 class ConfigError(ValueError):
@@ -44,7 +44,7 @@ class ConfigError(ValueError):
 @dataclass
 class TrainConfig:
     "Settings of a fine-tuning run; every field has a working default."
-    lr: float | None = None          # peak learning rate (see layer_decay); None: 5e-5, or 1e-3 with LoRA (DEFAULT_LR)
+    lr: float | None = None          # peak learning rate (see layer_decay); None: by an encoder's size (ENCODER_DEFAULTS), 1e-3 with LoRA, 5e-5 for a decoder (DEFAULT_LR)
     head_lr: float | None = None     # peak rate of the new task head; None: 1e-3 (DEFAULT_LR) when lr is None too, else lr
     epochs: int = 3                  # passes over the training data
     bs: int = 16                     # micro-batch size, per process
@@ -54,7 +54,7 @@ class TrainConfig:
     warmup: float = 0.1              # share of optimizer steps spent warming the learning rate up from 0
     schedule: str = 'linear'         # after warmup: 'linear' or 'cosine' decay to 0, or 'constant'
     max_grad_norm: float | None = 1.0  # clip the gradient's global norm (None: no clipping)
-    layer_decay: float = 1.0         # layer-wise learning-rate decay (1: the same rate everywhere)
+    layer_decay: float | None = None # layer-wise learning-rate decay (1: the same rate everywhere); None: by an encoder's size when lr is None too, else 1
     freeze: str = 'none'             # 'none', 'embeddings', 'encoder' (head only) or 'bottom:K'
     precision: str = 'auto'          # 'auto' (bf16 on capable GPUs, fp16 on older ones, fp32 on CPU), 'fp32', 'bf16', 'fp16'
     device: str = 'auto'             # 'auto' (cuda > mps > cpu), or a torch device name
@@ -92,17 +92,29 @@ class TrainConfig:
         return cls(**{**dict(epochs=1, lr=1e-4, log_every=10), **kw})
 
 # %% ../nbs/05_train.ipynb #9a3e7b5a
-# the peak learning rates when `TrainConfig.lr` is None: full fine-tuning, LoRA (few weights, which need larger steps),
-# and a new task head (trained from scratch, it has no pretrained state to lose)
+# the peak learning rates when `TrainConfig.lr` is None: a decoder fine-tuned in full, LoRA (few weights, which need larger
+# steps), and a new task head (trained from scratch, it has no pretrained state to lose); an encoder's are ENCODER_DEFAULTS
 DEFAULT_LR = {'full': 5e-5, 'lora': 1e-3, 'head': 1e-3}
 
-def learning_rates(cfg:TrainConfig, # `lr` and `head_lr` as given (None: the defaults)
+# an encoder fine-tuned in full with no rate given: (hidden sizes below, peak rate, layer decay), ELECTRA's fine-tuning
+# settings by model size (Clark et al. 2020, appendix: small 3e-4, base 1e-4, large 5e-5; layer decay 0.8, 0.8, 0.9)
+ENCODER_DEFAULTS = ((512, 3e-4, 0.8), (1024, 1e-4, 0.8), (math.inf, 5e-5, 0.9))
+
+def learning_rates(cfg:TrainConfig, # `lr`, `head_lr` and `layer_decay` as given (None: the defaults)
                    lora:bool, # LoRA or full fine-tuning
-                  )->tuple[float, float]:
-    "The peak rates of the pretrained weights and of the head: a rate given applies to every weight, as `Trainer`'s learning_rate does, unless head_lr is given too."
-    lr = cfg.lr if cfg.lr is not None else DEFAULT_LR['lora' if lora else 'full']
+                   hidden:int|None=None, # the hidden size of an encoder fine-tuned in full (None: a decoder)
+                  )->tuple[float, float, float]:
+    "The peak rates of the pretrained weights and of the head, and the layer decay: a rate given applies to every weight, as `Trainer`'s learning_rate does, unless head_lr (or layer_decay) is given too."
+    by_size = cfg.lr is None and not lora and hidden is not None
+    lr, decay = next((r, d) for below, r, d in ENCODER_DEFAULTS if hidden < below) if by_size else (DEFAULT_LR['lora' if lora else 'full'], 1.0)
+    if cfg.lr is not None: lr = cfg.lr
     head = cfg.head_lr if cfg.head_lr is not None else (DEFAULT_LR['head'] if cfg.lr is None else cfg.lr)
-    return lr, head
+    return lr, head, cfg.layer_decay if cfg.layer_decay is not None else decay
+
+def encoder_width(model)->int|None:
+    "The hidden size of a `TaskModel`'s encoder, which sets its default rates (None for a decoder)."
+    config = getattr(getattr(model, 'encoder', None), 'config', None)
+    return getattr(config, 'hidden_size', None)
 # `TrainConfig.schedule` names and the name of transformers' schedule (`get_scheduler`) that each is
 SCHEDULES = {'linear': 'linear', 'cosine': 'cosine', 'constant': 'constant_with_warmup'}
 _DEVICE, _FREEZE = re.compile(r'auto|cpu|mps|cuda(:\d+)?'), re.compile(r'none|embeddings|encoder|bottom:\d+')
@@ -215,8 +227,8 @@ def make_optimizer(model:TaskModel, # the model to train
                    device:torch.device, # where the model is, to choose the fused kernel
                   )->torch.optim.Optimizer:
     "AdamW over `param_groups(model)`, fused where the device supports it."
-    lr, head_lr = learning_rates(cfg, has_lora(model))
-    groups = [{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, lr, cfg.weight_decay, cfg.layer_decay, head_lr)]
+    lr, head_lr, decay = learning_rates(cfg, has_lora(model), encoder_width(model))
+    groups = [{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, lr, cfg.weight_decay, decay, head_lr)]
     fused = cfg.fused if cfg.fused is not None else device.type in ('cuda', 'cpu')
     try: return torch.optim.AdamW(groups, lr=lr, fused=fused)
     except (RuntimeError, TypeError) as e:
@@ -748,8 +760,8 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
     "Fine-tune `model` on `train_ds`; return the best model, its history and metrics before and after."
     cfg, out, task = cfg or TrainConfig(), (Path(output_dir) if output_dir is not None else None), get_task(train_ds)
     lora = cfg.lora if cfg.lora is not None else task.lora      # what the settings leave to the task, made concrete
-    lr, head_lr = learning_rates(cfg, lora)
-    cfg = dataclasses.replace(cfg, lora=lora, lr=lr, head_lr=head_lr)
+    lr, head_lr, layer_decay = learning_rates(cfg, lora, encoder_width(model))
+    cfg = dataclasses.replace(cfg, lora=lora, lr=lr, head_lr=head_lr, layer_decay=layer_decay)
     metric = cfg.metric or task.metric
     _check_fit(model, (train_ds, valid_ds, test_ds), cfg, out, resume)
     r = _setup(model, train_ds, cfg)
@@ -772,7 +784,8 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
         return state.step
 
     for cb in callbacks: cb.on_train_begin(state)
-    if valid_ds is not None and not resume: evaluate_now(); state.before = state.metrics
+    if valid_ds is not None and not resume:
+        with log.paused(state): evaluate_now(); state.before = state.metrics   # nor is the first evaluation
     evaluated = saved = state.step
     try:
         while state.epoch < cfg.epochs and not state.stop:

@@ -255,10 +255,10 @@ def test_lora_encoder_keeps_its_head_with_the_adapter(tmp_path):
     assert isinstance(hf('Ada Lovelace worked in London .'), list)
 
 def test_settings_left_to_the_task_are_recorded_concretely(tmp_path, ner_fixture):
-    "lora=None takes the task's default (on for generation, off for NER); lr=None the rate that goes with it; checkpoints record both."
+    "lora=None takes the task's default (on for generation, off for NER); lr=None the rate that goes with it (an encoder's by its width); checkpoints record both."
     from ftbook.data import TokenClassificationDataset
     from ftbook.models import TaskModel
-    from ftbook.train import DEFAULT_LR
+    from ftbook.train import DEFAULT_LR, ENCODER_DEFAULTS
     tok = tiny_chat_tokenizer()
     ds = GenerationDataset([GenerationExample(r['prompt'], r['completion']) for r in ROWS], tok)
     fit(CausalLM(tiny_decoder(len(tok))), ds, None, TrainConfig.smoke(lr=None, max_steps=1), output_dir=tmp_path/'gen')
@@ -267,7 +267,8 @@ def test_settings_left_to_the_task_are_recorded_concretely(tmp_path, ner_fixture
     fit(TaskModel.from_encoder(f['enc'], 'token', f['labels']), ner, None, TrainConfig.smoke(lr=None, max_steps=1), output_dir=tmp_path/'ner')
     saved = {k: json.loads(next((tmp_path/k).glob('checkpoint-*/trainer_state.json')).read_text())['config'] for k in ('gen', 'ner')}
     assert (saved['gen']['lora'], saved['gen']['lr']) == (True, DEFAULT_LR['lora'])
-    assert (saved['ner']['lora'], saved['ner']['lr']) == (False, DEFAULT_LR['full'])
+    assert (saved['gen']['layer_decay'], saved['ner']['layer_decay']) == (1.0, ENCODER_DEFAULTS[0][2])
+    assert (saved['ner']['lora'], saved['ner']['lr']) == (False, ENCODER_DEFAULTS[0][1])     # the tiny encoder is 32 wide: the smallest class
 
 def test_evaluate_scores_summaries_from_the_shell(run, tmp_path):
     "`ftbook evaluate --scorer rouge|chrf|bleu` in a real shell: every reference of a line is read, and the scores are sacrebleu's and rouge-score's."

@@ -64,14 +64,15 @@ PUBLIC_API = {
     'losses': ['binary_ce', 'binary_ce_grad', 'numerical_grad', 'sigmoid_bce', 'sigmoid_bce_grad', 'softmax_ce', 'softmax_ce_grad'],
     'metrics': ['ERROR_KINDS', 'classification_metrics', 'confusion', 'entity_type_confusion', 'error_breakdown', 'format_classification_report', 'format_error_breakdown', 'format_mean_std', 'format_ner_report', 'mean_std', 'ner_metrics', 'plot_confusion'],
     'tasks': ['CLASSIFICATION', 'NER', 'TASKS', 'Task', 'conll_lines', 'get_task', 'probabilities', 'register'],
-    'train': ['CHECKPOINT', 'Callback', 'ConfigError', 'DEFAULT_LR', 'FitResult', 'History', 'LOWER_IS_BETTER', 'NonFiniteLossError', 'RESUME_FIELDS', 'SCHEDULES', 'SparseEmbeddingGrads', 'StepLog', 'Tracker', 'TrainConfig', 'TrainState', 'checkpoints', 'evaluate', 'fit', 'forward_all', 'learning_rates', 'load_checkpoint', 'make_optimizer', 'make_scheduler', 'minimised', 'resume_state', 'save_checkpoint', 'save_run_checkpoint', 'train_step', 'write_run'],
+    'train': ['CHECKPOINT', 'Callback', 'ConfigError', 'DEFAULT_LR', 'ENCODER_DEFAULTS', 'FitResult', 'History', 'LOWER_IS_BETTER', 'NonFiniteLossError', 'RESUME_FIELDS', 'SCHEDULES', 'SparseEmbeddingGrads', 'StepLog', 'Tracker', 'TrainConfig', 'TrainState', 'checkpoints', 'encoder_width', 'evaluate', 'fit', 'forward_all', 'learning_rates', 'load_checkpoint', 'make_optimizer', 'make_scheduler', 'minimised', 'resume_state', 'save_checkpoint', 'save_run_checkpoint', 'train_step', 'write_run'],
     'generation': ['CausalLM', 'DIALOGSUM_SYSTEM', 'GENERATION', 'GenerationDataset', 'GenerationExample', 'PaddingFreeCollator', 'ROLES', 'ROUGE_TYPES', 'SCORERS', 'answer_kind', 'encode_example', 'entity_answer', 'entity_scores', 'format_generation_report', 'generate', 'generate_scored', 'generation_scores', 'load_decoder_tokenizer', 'load_dialogsum', 'next_token_probs', 'padding_free', 'parse_entities', 'read_generation', 'text_scores'],
     'tune': ['PRUNERS', 'Param', 'Pruning', 'STUDY', 'parse_space', 'plot_search', 'search', 'trials_table'],
     'inference': ['Predictor', 'load_model', 'model_dir'],
     'deploy': ['ONNX_FILE', 'OnnxModel', 'export_onnx'],
     'widgets': ['AlignmentInspector', 'COLORS', 'EntityViewer', 'ExperimentPanel', 'GenerationPanel', 'GradientExplorer', 'highlight', 'token_html'],
-    'cli': ['COMMANDS', 'cmd_evaluate', 'cmd_export', 'cmd_predict', 'cmd_train', 'cmd_tune', 'main'],
+    'cli': ['COMMANDS', 'cmd_evaluate', 'cmd_export', 'cmd_predict', 'cmd_serve', 'cmd_train', 'cmd_tune', 'main'],
     'testing': ['CHAT_TEMPLATE', 'CLS_TEXTS', 'DIALOGUES', 'NER_SENTENCES', 'QA_CONTEXTS', 'TINY_ARCHS', 'conll_text', 'default_tokenizer', 'save_tiny_decoder', 'save_tiny_encoder', 'squad_json', 'tiny_bpe_tokenizer', 'tiny_chat_tokenizer', 'tiny_config', 'tiny_decoder', 'tiny_encoder', 'tiny_unigram_tokenizer', 'write_conll', 'write_dialogsum', 'write_squad'],
+    'serve': ['Batcher', 'ChatRequest', 'CompletionRequest', 'Message', 'ModelServer', 'PredictRequest', 'Question', 'RequestError', 'ServeConfig', 'StreamOptions', 'TextPart', 'create_app', 'serve'],
     'qa': ['QA', 'QADataset', 'QAExample', 'SQUAD_FILES', 'answer_f1', 'best_answers', 'format_squad_report', 'load_squad', 'normalize_answer', 'read_squad', 'span_logits', 'squad_scores'],
 }
 

@@ -18,7 +18,9 @@ request, `{"text": ...}`, and wait for its answer before sending the next, for `
 warm-up. Reported per server: requests per second, p50 and p99 latency, the mean batch the server ran (from its
 /info) and the number of 5xx answers. During the batched run, two more clients send `--malformed` bad requests
 (kinds drawn in turn from the list below) as fast as they are answered; all must be answered 4xx, none 5xx.
-Everything runs on this machine: the clients share its cores with the server.
+Everything runs on this machine: the clients share its cores with the server. Last, without HTTP and in this
+process: the median time of one sentence through `Predictor` and through the pipeline, which tells how much of
+a difference between the unbatched server and the pipeline's is the model path and how much the server's.
 """
 import argparse, asyncio, json, os, random, socket, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -104,6 +106,21 @@ async def drive(url:str, sentences:list[str], clients:int, seconds:float, malfor
                 server_errors=sum(s >= 500 for s in statuses), not_ok=sum(s != 200 for s in statuses),
                 mean_batch=info['batches']['inputs'] / max(info['batches']['count'], 1) if info else 1.0), bad
 
+def in_process(run:Path, sentences:list[str], n:int=300)->dict:
+    "Median milliseconds for one sentence without HTTP, in this process: ftbook's `Predictor` and the pipeline."
+    from transformers import pipeline
+    from ftbook.inference import Predictor
+    pred = Predictor.from_pretrained(run)
+    pipe = pipeline('token-classification', model=str(run), aggregation_strategy='first', device='cpu')
+    out = {}
+    for name, f in (('predictor', lambda s: pred.predict([s])), ('pipeline', pipe)):
+        for s in sentences[:10]: f(s)                  # warm-up
+        times = []
+        for s in sentences[:n]:
+            t = time.perf_counter(); f(s); times.append(time.perf_counter() - t)
+        out[name] = 1000 * statistics.median(times)
+    return out
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--clients', type=int, default=16); ap.add_argument('--seconds', type=float, default=30)
@@ -137,9 +154,11 @@ def main():
             r = runs[name]
             print(f"{name:10s} {r['rps']:7.1f} requests/s  p50 {r['p50_ms']:6.0f} ms  p99 {r['p99_ms']:6.0f} ms  mean batch {r['mean_batch']:5.1f}"
                   f"  5xx {r['server_errors']}  ({r['requests']} requests)", flush=True)
+        one = in_process(run, sentences)
+        print(f"one sentence in this process, no HTTP: Predictor {one['predictor']:.1f} ms, pipeline {one['pipeline']:.1f} ms (medians)")
     if malformed: print(f"malformed requests during the batched run: {malformed}")
     if a.json: save_results(a.json, command='bench/serve_load.py ' + ' '.join(sys.argv[1:]), clients=a.clients, seconds=a.seconds,
-                            words=statistics.mean(len(s.split()) for s in sentences), runs=runs, malformed=malformed,
+                            words=statistics.mean(len(s.split()) for s in sentences), runs=runs, malformed=malformed, one_sentence_ms=one,
                             total_seconds=time.perf_counter() - start_time)
     if 'batched' in runs and 'pipeline' in runs:
         print(f"\nbatched ftbook serve: {runs['batched']['rps'] / runs['pipeline']['rps']:.2f}x the pipeline server's requests/s"

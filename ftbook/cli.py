@@ -63,7 +63,7 @@ def _input_flags(p:argparse.ArgumentParser, conll:bool=True):
     g = p.add_argument_group('reading the data')
     g.add_argument('--max-length', type=int, default=None, help='tokens per window, special tokens included; for generation, '
                    'per prompt and answer together (default: 128; 384 for qa; 512 for generation)')
-    g.add_argument('--stride', type=int, default=None, help='tokens shared by neighbouring windows of a long input (default: 32; 128 for qa)')
+    g.add_argument('--stride', type=int, default=None, help='tokens shared by neighbouring windows of a long input (default: 32; 128 for qa; generation reads no windows)')
     if conll:
         g.add_argument('--tag-column', type=int, default=-1, help='NER: column of the tag, 0 the first, -1 the last (default: -1)')
         g.add_argument('--word-column', type=int, default=None, help='NER: column of the word (default: 0, or 1 when the tag is column 0)')
@@ -196,6 +196,9 @@ def _check_args(args:argparse.Namespace, task=None):
     def need(ok, name, must): 
         if not ok: raise ConfigError(name, f"must be {must}, got {getattr(args, name)!r}.")
     if task is not None and args.max_length is None: args.max_length = task.max_length
+    if task is not None and task.stride is None and getattr(args, 'stride', None) is not None:
+        raise ConfigError('stride', f"does not apply to --task {task.name}: its examples are not split into windows (one past --max-length "
+                                    "is an error, or loses its first tokens with --truncation left).")
     if task is not None and getattr(args, 'stride', 0) is None: args.stride = task.stride
     if getattr(args, 'max_length', None) is not None:
         need(args.max_length >= 4, 'max_length', 'an integer of at least 4')

@@ -20,9 +20,9 @@ from .core import default_encoder_path, default_ner_path, make_generator
 
 # %% auto #0
 __all__ = ['SCHEMES', 'TEXT_COLUMNS', 'PAIR_COLUMNS', 'LABEL_COLUMNS', 'DATA_ENV', 'SST2_LABELS', 'TaggedSentence',
-           'detect_scheme', 'iob2_tags', 'to_iob2', 'read_conll', 'LabelSet', 'check_tokenizer', 'load_tokenizer',
-           'window_spans', 'window_owners', 'word_pieces', 'TokenClassificationDataset', 'entity_spans',
-           'truncation_audit', 'TextExample', 'read_texts', 'TextClassificationDataset', 'Collator',
+           'detect_scheme', 'iob2_tags', 'from_iob2', 'to_iob2', 'read_conll', 'LabelSet', 'check_tokenizer',
+           'load_tokenizer', 'window_spans', 'window_owners', 'word_pieces', 'TokenClassificationDataset',
+           'entity_spans', 'truncation_audit', 'TextExample', 'read_texts', 'TextClassificationDataset', 'Collator',
            'LengthGroupedSampler', 'padding_waste', 'split_words', 'sentences_from_hf', 'examples_from_hf', 'holdout',
            'default_ner_data', 'load_conll2003', 'load_sst2']
 
@@ -34,6 +34,7 @@ class TaggedSentence:
     tags: list[str] | None = None  # one tag per word; None when unlabelled
     source: str = '<memory>'  # the file (or dataset) it came from
     line: int = 0  # line of the first word in `source`; 0 when not read from a text file
+    scheme: str = 'IOB2'  # the tagging scheme of `source` (`tags` are held in IOB2 whatever it is; outputs are written back in it)
 
     def where(self, i:int=0, # index of the word
              )->str:
@@ -107,12 +108,29 @@ def iob2_tags(tags:Sequence[str], # one sentence's tags
         out.append(t); prev = t
     return out
 
+def from_iob2(tags:Sequence[str], # one sentence's tags in IOB2
+              scheme:str, # 'IOB1', 'IOB2' or 'BIOES'
+             )->list[str]:
+    "IOB2 `tags` written in `scheme`: the inverse of `iob2_tags`, so a file's own tags can be written back as it had them."
+    if scheme not in SCHEMES: raise ValueError(f"Unknown tagging scheme {scheme!r}: use " + ', '.join(repr(s) for s in SCHEMES) + '.')
+    if scheme == 'IOB2': return list(tags)
+    out = []
+    for i, t in enumerate(tags):
+        if t == 'O': out.append(t); continue
+        kind, prev, nxt = t[2:], tags[i - 1] if i else 'O', tags[i + 1] if i + 1 < len(tags) else 'O'
+        if scheme == 'BIOES':       # a one-word entity is S-, the last word of a longer one E-
+            last = nxt != 'I-' + kind
+            out.append(('S-' if last else 'B-') + kind if t.startswith('B-') else ('E-' if last else 'I-') + kind)
+        else:                       # IOB1: B- only where an entity follows one of the same type
+            out.append(('B-' if t.startswith('B-') and prev != 'O' and prev[2:] == kind else 'I-') + kind)
+    return out
+
 def to_iob2(sentences:list[TaggedSentence], # sentences with tags
             scheme:str='auto', # their scheme, or 'auto' to detect it
            )->str:
     "Convert the tags of `sentences` to IOB2 in place; return the scheme they were in."
     if scheme == 'auto': scheme = detect_scheme(s.tags for s in sentences)
-    for s in sentences: s.tags = iob2_tags(s.tags, scheme)
+    for s in sentences: s.tags, s.scheme = iob2_tags(s.tags, scheme), scheme
     return scheme
 
 # %% ../nbs/02_data.ipynb #4b27c32b
@@ -156,6 +174,8 @@ def read_conll(path:str|Path, # a CoNLL-style file: WORD ... TAG per line, blank
     flush()
     if not sentences: raise ValueError(f"{path}: no sentences found (only blank or -DOCSTART- lines).")
     if tag_column is not None: to_iob2(sentences, scheme)
+    elif scheme != 'auto':                # words only: predictions for them are written in the scheme asked for
+        for s in sentences: s.scheme = scheme
     return sentences
 
 # %% ../nbs/02_data.ipynb #22c618b2

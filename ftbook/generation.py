@@ -554,4 +554,4 @@ GENERATION = register(Task(
     results=lambda ds, context, generated, labels: [dict(prompt=e.prompt, generated=g) for e, g in zip(ds.examples, generated)],
     write=_answers, file_format='jsonl', generate=_generate_texts, loss_metrics=lambda loss: dict(perplexity=math.exp(min(loss, 700))),
     options=('truncation', 'template', 'scorer', 'max_new_tokens'), base=default_decoder_path, new_model=_new_decoder,
-    tokenizer=load_decoder_tokenizer, max_length=512, lora=True, padding_free=padding_free))
+    tokenizer=load_decoder_tokenizer, max_length=512, stride=None, lora=True, padding_free=padding_free))

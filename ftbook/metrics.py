@@ -78,13 +78,16 @@ def entity_type_confusion(true:Sequence[Sequence[str]], # true IOB2 tags per sen
     types = sorted((set(flat_t) | set(flat_p)) - {'O'}) + ['O']
     return confusion(flat_t, flat_p, types)
 
-def plot_confusion(counts:np.ndarray, # (true, predicted) counts, as `confusion` or `entity_type_confusion` returns
+def plot_confusion(counts:np.ndarray|Sequence[Sequence[int]], # (true, predicted) counts, as `confusion` returns, or nested lists
                    labels:Sequence[str], # the row and column names
                    title:str='', # the axes' title
                    ax=None, # a matplotlib Axes to draw on; a new figure if None
                    normalize:bool=True, # colour each row by its share of the true label's total
                   ):
     "Draw a confusion matrix, rows normalised to the true label's total, with the counts written in."
+    counts = np.asarray(counts)
+    if counts.ndim != 2 or counts.shape != (len(labels), len(labels)):
+        raise ValueError(f"counts must be a square table with a row and a column per label: {len(labels)} labels, counts of shape {counts.shape}.")
     ax = ax or plt.subplots(figsize=(1 + 0.6 * len(labels), 0.8 + 0.55 * len(labels)))[1]
     rates = counts / np.maximum(counts.sum(1, keepdims=True), 1) if normalize else counts
     ax.imshow(rates, cmap='Blues', vmin=0, vmax=1 if normalize else None)

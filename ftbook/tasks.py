@@ -14,7 +14,8 @@ import torch
 
 from .core import default_encoder_path
 from .data import (Collator, LabelSet, TaggedSentence, TextClassificationDataset, TextExample, TokenClassificationDataset,
-                         default_ner_data, entity_spans, load_tokenizer, read_conll, read_texts, split_words)
+                         default_ner_data, entity_spans, from_iob2, iob2_tags, load_tokenizer, read_conll, read_texts,
+                         split_words)
 from .models import TaskModel, saved_task
 from .metrics import classification_metrics, format_classification_report, format_ner_report, ner_metrics
 
@@ -62,7 +63,7 @@ class Task:
     new_model: Callable = _task_model      # new_model(path, task, labels, **options) -> a model to fine-tune, its head new
     tokenizer: Callable = load_tokenizer   # tokenizer(path) -> the tokenizer of a pretrained or fine-tuned model
     max_length: int = 128      # tokens per input when none is given (a window for encoders; prompt and answer for decoders)
-    stride: int = 32           # tokens shared by neighbouring windows when none is given
+    stride: int | None = 32    # tokens shared by neighbouring windows when none is given; None: no windows (`--stride` refused)
     lora: bool = False         # fine-tune with LoRA adapters unless told otherwise (`TrainConfig.lora`)
     padding_free: Callable | None = None  # padding_free(model, dataset) -> a collator of batches without padding, once it has checked
                                           # that `model` keeps packed examples apart (`TrainConfig.padding_free`; None: the task has none)
@@ -129,11 +130,14 @@ def _entities(ds:TokenClassificationDataset, context:list, probs:Sequence[torch.
 def conll_lines(sentences:Sequence[TaggedSentence], # the words, with their gold tags or without
                 predicted:Sequence[Sequence[str]], # one predicted tag per word
                )->str:
-    "`word [gold] predicted` lines, a blank line after each sentence: the input of the conlleval script."
+    "`word [gold] predicted` lines, a blank line after each sentence, tags in the scheme the sentences were read in: the input of the conlleval script."
     sep = '\t' if any(' ' in w for s in sentences for w in s.words) else ' '   # a word may hold a no-break or other space
     out = []
     for s, tags in zip(sentences, predicted):
-        for k, (w, t) in enumerate(zip(s.words, tags)): out.append(sep.join([w, *([s.tags[k]] if s.tags is not None else []), t]))
+        if s.scheme != 'IOB2':       # the file's own scheme, for gold and predicted tags alike (a stray I- after O starts an entity)
+            tags = from_iob2(iob2_tags(tags, 'IOB2'), s.scheme)
+        gold = from_iob2(s.tags, s.scheme) if s.tags is not None else None
+        for k, (w, t) in enumerate(zip(s.words, tags)): out.append(sep.join([w, *([gold[k]] if gold is not None else []), t]))
         out.append('')
     return '\n'.join(out) + '\n'
 

@@ -20,7 +20,7 @@ from .losses import sigmoid_bce, sigmoid_bce_grad
 from .metrics import format_ner_report
 from .models import TaskModel
 from .tasks import get_task
-from .train import Callback, TrainConfig, checkpoints, fit
+from .train import DEFAULT_LR, ENCODER_DEFAULTS, Callback, TrainConfig, checkpoints, fit
 from .inference import load_model
 from .generation import CausalLM, GenerationDataset, GenerationExample, generate_scored, load_decoder_tokenizer
 
@@ -180,13 +180,16 @@ class ExperimentPanel:
         self.encoder = W.Text(value=str(encoder), description='encoder', placeholder='packaged all-MiniLM-L6-v2')
         self.dataset = W.Dropdown(options=self.DATASETS, value=dataset, description='data')
         self.path = W.Text(description='CoNLL path', placeholder='train file for the third choice')
-        self.lr = W.FloatLogSlider(value=5e-5, base=10, min=-6, max=-1, description='lr', readout_format='.1e')
+        # the rates `ftbook train` gives the packaged encoder (384 wide) when none is named: the encoder's by its size, the head's own
+        _, rate, decay = ENCODER_DEFAULTS[0]
+        self.lr = W.FloatLogSlider(value=rate, base=10, min=-6, max=-1, description='lr', readout_format='.1e')
+        self.head_lr = W.FloatLogSlider(value=DEFAULT_LR['head'], base=10, min=-6, max=-1, description='head lr', readout_format='.1e')
         self.epochs = W.IntSlider(value=1, min=1, max=20, description='epochs')
         self.bs = W.IntSlider(value=16, min=1, max=128, description='batch size')
         self.max_length = W.IntSlider(value=128, min=16, max=512, step=16, description='max length')
         self.stride = W.IntSlider(value=32, min=0, max=128, description='stride')
         self.freeze = W.Dropdown(options=['none', 'embeddings', 'bottom:2', 'bottom:4', 'encoder'], description='freeze')
-        self.layer_decay = W.FloatSlider(value=1.0, min=0.5, max=1.0, step=0.05, description='layer decay')
+        self.layer_decay = W.FloatSlider(value=decay, min=0.5, max=1.0, step=0.05, description='layer decay')
         self.warmup = W.FloatSlider(value=0.1, min=0.0, max=0.5, step=0.05, description='warmup')
         self.precision = W.Dropdown(options=['auto', 'fp32', 'bf16', 'fp16'], description='precision')
         self.train_button = W.Button(description='Train', button_style='success', icon='play')
@@ -201,8 +204,8 @@ class ExperimentPanel:
         self.output_dir = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix='ftbook-panel-'))
         self.redraw_every = 10
         self.callbacks = []   # extra training callbacks, called before the panel's own
-        settings = W.VBox([self.encoder, W.HBox([self.dataset, self.path]), W.HBox([self.lr, self.epochs, self.bs]),
-                           W.HBox([self.max_length, self.stride, self.freeze]), W.HBox([self.layer_decay, self.warmup, self.precision])])
+        settings = W.VBox([self.encoder, W.HBox([self.dataset, self.path]), W.HBox([self.lr, self.head_lr, self.epochs]),
+                           W.HBox([self.bs, self.max_length, self.stride]), W.HBox([self.freeze, self.layer_decay, self.warmup]), self.precision])
         self.widget = W.VBox([settings, W.HBox([self.train_button, self.stop_button, self.progress]), self.status, self.plot, self.report])
 
     def _data(self):
@@ -217,7 +220,7 @@ class ExperimentPanel:
 
     def config(self)->TrainConfig:
         "The `TrainConfig` the controls describe."
-        return TrainConfig(lr=self.lr.value, epochs=self.epochs.value, bs=self.bs.value, freeze=self.freeze.value,
+        return TrainConfig(lr=self.lr.value, head_lr=self.head_lr.value, epochs=self.epochs.value, bs=self.bs.value, freeze=self.freeze.value,
                            layer_decay=self.layer_decay.value, warmup=self.warmup.value, precision=self.precision.value,
                            progress=False, log_every=1 if self.dataset.value == self.DATASETS[1] else 10)
 

@@ -50,7 +50,7 @@ def make_panel(tmp_path):
     fixture = [TaggedSentence(w, t) for w, t in NER_SENTENCES]
     p = ExperimentPanel(encoder=str(save_tiny_encoder(tmp_path/'tiny')), dataset=ExperimentPanel.DATASETS[1], data=(fixture * 4, fixture),
                         output_dir=tmp_path/'runs')
-    p.lr.value, p.bs.value = 3e-3, 4
+    p.lr.value, p.head_lr.value, p.bs.value = 3e-3, 3e-3, 4
     return p
 
 def test_experiment_panel_trains_reports_and_overlays(tmp_path):

@@ -390,7 +390,6 @@ def cmd_tune(args:argparse.Namespace, # the parsed `ftbook tune` options
           f"Repeat it with: ftbook train --config {args.output} --output DIR")
     return study
 
-# subcommand name -> the function that runs it
 def cmd_serve(args:argparse.Namespace, # the parsed `ftbook serve` options
              ):
     "Serve a saved model over HTTP until SIGINT or SIGTERM (the serving chapter)."
@@ -408,6 +407,7 @@ def cmd_serve(args:argparse.Namespace, # the parsed `ftbook serve` options
                       api_key=args.api_key or None, name=args.name)
     serve(args.model, args.host, args.port, cfg, device=args.device, bs=args.batch_size, log_level=args.log_level)
 
+# subcommand name -> the function that runs it
 COMMANDS = {'train': cmd_train, 'tune': cmd_tune, 'evaluate': cmd_evaluate, 'predict': cmd_predict, 'export': cmd_export,
             'serve': cmd_serve}
 

@@ -383,6 +383,14 @@ def _sampling(temperature:float, top_p:float)->dict:
     if not 0 < top_p <= 1: raise ValueError(f"top_p must be above 0 and at most 1, got {top_p}.")
     return dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=None) if temperature > 0 else dict(do_sample=False)
 
+@contextmanager
+def _seeded(seed:int, # seeds the random numbers drawn inside
+            device:torch.device, # the model's device, whose generator is restored too when it is a GPU
+           ):
+    "Draw seeded random numbers inside, and leave the caller's random state as it was: a generation inside training must not reseed it."
+    with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
+        torch.manual_seed(seed); yield
+
 def generate(model:CausalLM, # the decoder (put in eval mode for the call)
              tokenizer:PreTrainedTokenizerBase, # its tokenizer (padding and end tokens)
              prompts:Sequence[Sequence[int]], # token ids of each prompt
@@ -399,9 +407,8 @@ def generate(model:CausalLM, # the decoder (put in eval mode for the call)
     sampling = _sampling(temperature, top_p)
     was_training, out = model.training, {}
     model.eval()
-    torch.manual_seed(seed)
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-    with torch.no_grad():
+    with torch.no_grad(), _seeded(seed, device):
         for b in range(0, len(order), bs):
             idx = order[b:b + bs]
             n = max(len(prompts[i]) for i in idx)
@@ -427,8 +434,8 @@ def generate_scored(model:CausalLM, # the decoder
     eos = model.generation_eos(tokenizer)
     sampling = _sampling(temperature, top_p)
     was_training, device = model.training, next(model.parameters()).device
-    model.eval(); torch.manual_seed(seed)
-    with torch.no_grad():
+    model.eval()
+    with torch.no_grad(), _seeded(seed, device):
         out = model.hf.generate(input_ids=torch.tensor([list(prompt)], device=device), max_new_tokens=max_new_tokens, eos_token_id=eos,
                                 pad_token_id=tokenizer.pad_token_id, output_logits=True, return_dict_in_generate=True, **sampling)
     model.train(was_training)

@@ -24,7 +24,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from . import __version__
 from .deploy import OnnxModel
-from .generation import GenerationDataset, GenerationExample, _sampling, generate
+from .generation import GenerationDataset, GenerationExample, _sampling, _seeded, generate
 from .inference import Predictor, load_model, model_dir
 from .tasks import get_task
 from .core import autocast
@@ -76,13 +76,16 @@ class Batcher:
         if self.task is not None: self.task.cancel()
         self.pool.shutdown(wait=True)
 
-    async def submit(self, key, inputs:list)->list:
+    async def submit(self, key, # requests with equal keys can share a batch (the same kind of work)
+                     inputs:list, # this request's inputs
+                    )->list:
         "The results for `inputs`, computed in a batch with other requests' inputs of the same `key`."
         job = _Job(key, list(inputs), asyncio.get_running_loop().create_future())
         await self.queue.put(job)
         return await job.future
 
-    async def call(self, fn:Callable, *args):
+    async def call(self, fn:Callable, # run as fn(*args) on the worker thread
+                   *args):
         "Run `fn(*args)` on the worker thread, between batches (a streamed generation)."
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
@@ -130,9 +133,9 @@ class _Strict(BaseModel):
 
 class Question(_Strict):
     "A question and the text that holds its answer (question-answering models)."
-    question: str
-    context: str
-    id: str | None = None
+    question: str = Field(description="the question")
+    context: str = Field(description="the text that holds its answer")
+    id: str | None = Field(None, description="the caller's id for the question, kept with it")
 
 class PredictRequest(_Strict):
     "One input or several, in the form the model's task reads: exactly one of the fields."
@@ -143,16 +146,19 @@ class PredictRequest(_Strict):
     max_new_tokens: int | None = Field(None, ge=1, description="decoders: the most new tokens per answer")
 
 class TextPart(_Strict):
-    type: Literal['text']
-    text: str
+    "One part of a message's content, as OpenAI's clients send it: this server reads text parts."
+    type: Literal['text'] = Field(description="'text'")
+    text: str = Field(description="the text")
 
 class Message(_Strict):
-    role: Literal['system', 'user', 'assistant', 'tool']
-    content: str | list[TextPart]
-    name: str | None = None
+    "A message of a chat, as OpenAI's chat API takes it."
+    role: Literal['system', 'user', 'assistant', 'tool'] = Field(description="who speaks")
+    content: str | list[TextPart] = Field(description="the text, or a list of text parts (joined)")
+    name: str | None = Field(None, description="a speaker's name (accepted, not used)")
 
 class StreamOptions(_Strict):
-    include_usage: bool = False
+    "Options of a streamed reply."
+    include_usage: bool = Field(False, description="end the stream with an event that counts the tokens")
 
 class _Sampling(_Strict):
     model: str | None = Field(None, description="any name: the server has one model")
@@ -162,9 +168,9 @@ class _Sampling(_Strict):
     seed: int | None = Field(None, description="seeds sampling (a request with a seed is run alone, so the seed reproduces it)")
     n: int = Field(1, ge=1, le=1, description="choices per prompt: 1")
     stream: bool = Field(False, description="send the answer as server-sent events while it is generated")
-    stream_options: StreamOptions | None = None
+    stream_options: StreamOptions | None = Field(None, description="with stream: what the stream includes")
     stop: str | list[str] | None = Field(None, description="up to 4 texts: the answer ends before the first of them")
-    user: str | None = None
+    user: str | None = Field(None, description="the caller's end user (accepted, not used)")
 
     def stops(self)->list[str]:
         "The stop sequences, checked."
@@ -175,17 +181,20 @@ class _Sampling(_Strict):
 
 class ChatRequest(_Sampling):
     "OpenAI's chat completion request, the fields a client library sends."
-    messages: list[Message] = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1, description="the chat so far, in order")
     max_completion_tokens: int | None = Field(None, ge=1, description="the newer name of max_tokens")
 
 class CompletionRequest(_Sampling):
     "OpenAI's (legacy) completion request: text continued as it is, no chat template."
-    prompt: str | list[str]
+    prompt: str | list[str] = Field(description="a text to continue, or several (answered in order)")
 
 # %% ../nbs/06b_serve.ipynb #6b000015
 class RequestError(HTTPException):
     "A request the server refuses: its status, the field at fault and what to do."
-    def __init__(self, param:str|None, message:str, status:int=400):
+    def __init__(self, param:str|None, # the field at fault, as a path ('messages[0].role'); None: the request as a whole
+                 message:str, # what is wrong and what to do
+                 status:int=400, # the HTTP status: 400 for a bad field, 401, 413 ...
+                ):
         super().__init__(status, dict(message=message, param=param))
 
 _TYPES = {400: 'invalid_request_error', 401: 'authentication_error', 404: 'not_found_error', 405: 'invalid_request_error',
@@ -274,7 +283,9 @@ class ModelServer:
                     limits={k: v for k, v in dataclasses.asdict(self.cfg).items() if k not in ('api_key', 'name')},
                     batches=dict(count=len(self.batcher.sizes), inputs=sum(self.batcher.sizes)))
 
-    def run(self, key:tuple, inputs:list)->list:
+    def run(self, key:tuple, # the kind of batch: ('predict', words given, new tokens) or ('generate', new tokens, temperature, top_p, seed, alone)
+            inputs:list, # the inputs of every request in the batch, in order
+           )->list:
         "One batch, on the worker thread: `Predictor` results, or the new tokens of each prompt."
         if key[0] == 'predict':
             if not self.generates: return self.predictor.predict(inputs)
@@ -284,7 +295,8 @@ class ModelServer:
         seed = int.from_bytes(os.urandom(4), 'little') if seed is None else seed
         return generate(self.model, self.tok, inputs, n, temperature, top_p, self.bs, self.predictor.precision, seed)
 
-    def predict_inputs(self, req:PredictRequest)->tuple[tuple, list]:
+    def predict_inputs(self, req:PredictRequest, # a /predict request, its schema checked
+                      )->tuple[tuple, list]:
         "The batching key and the inputs of a /predict request, checked against the task and the limits."
         given = [k for k in _INPUTS if getattr(req, k) is not None]
         if len(given) != 1:
@@ -317,7 +329,10 @@ class ModelServer:
             raise RequestError(field, f"is {n}; the limit is {self.cfg.max_tokens} (--max-tokens).")
         return self.cfg.default_tokens if n is None else n
 
-    def prompt(self, prompt:str|list[dict], field:str, n:int)->list[int]:
+    def prompt(self, prompt:str|list[dict], # a text, or a chat as a list of messages
+               field:str, # the request's field, named in errors
+               n:int, # the new tokens the request asks for
+              )->list[int]:
         "A prompt's token ids (a chat in the tokenizer's template), checked to leave room for `n` new tokens."
         if isinstance(prompt, str) and not prompt.strip(): raise RequestError(field, "is empty or only spaces.")
         if isinstance(prompt, list) and self.tok.chat_template is None:
@@ -328,8 +343,14 @@ class ModelServer:
             raise RequestError(field, f"has {len(ids):,} tokens; with max_tokens {n} that is past the model's context of {self.context:,} tokens.")
         return ids
 
-    def stream(self, prompt:list[int], n:int, temperature:float, top_p:float, seed:int|None,
-               emit:Callable, stop:threading.Event):
+    def stream(self, prompt:list[int], # the prompt's token ids
+               n:int, # new tokens at most
+               temperature:float, # 0: greedy; above 0: sampling
+               top_p:float, # when sampling, the nucleus's probability
+               seed:int|None, # seeds sampling (None: a random seed)
+               emit:Callable, # called with each new token id, then with None at the end
+               stop:threading.Event, # set, it ends the generation at its next token
+              ):
         "Generate for one prompt on the worker thread, calling `emit(token)` for each new token and `emit(None)` at the end; `stop` ends it early."
         class Emit(BaseStreamer):
             first = True
@@ -342,9 +363,8 @@ class ModelServer:
         m, dev = self.model, self.predictor.device
         eos = m.generation_eos(self.tok)
         try:
-            torch.manual_seed(int.from_bytes(os.urandom(4), 'little') if seed is None else seed)
             ids = torch.tensor([prompt], device=dev)
-            with torch.no_grad(), autocast(dev, self.predictor.precision):
+            with torch.no_grad(), autocast(dev, self.predictor.precision), _seeded(int.from_bytes(os.urandom(4), 'little') if seed is None else seed, dev):
                 m.hf.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, eos_token_id=eos, streamer=Emit(),
                               pad_token_id=self.tok.pad_token_id if self.tok.pad_token_id is not None else eos[0],
                               stopping_criteria=StoppingCriteriaList([Stop()]), **_sampling(temperature, top_p))
@@ -484,7 +504,9 @@ def serve(path:str|Path, # a run folder or a model folder
           host:str='127.0.0.1', # the address to listen on (0.0.0.0: every interface)
           port:int=8000, # the port
           cfg:ServeConfig|None=None, # limits, batching and the API key
-          device:str='auto', bs:int=32, precision:str='auto', # where and how the model runs
+          device:str='auto', # where the model runs: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
+          bs:int=32, # inputs per forward pass
+          precision:str='auto', # 'auto': bf16/fp16 on GPUs, fp32 on CPUs
           log_level:str='info', # uvicorn's log level
          ):
     "Serve the model with uvicorn until SIGINT or SIGTERM; requests in flight are answered before it exits."

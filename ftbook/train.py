@@ -111,7 +111,8 @@ def learning_rates(cfg:TrainConfig, # `lr`, `head_lr` and `layer_decay` as given
     head = cfg.head_lr if cfg.head_lr is not None else (DEFAULT_LR['head'] if cfg.lr is None else cfg.lr)
     return lr, head, cfg.layer_decay if cfg.layer_decay is not None else decay
 
-def encoder_width(model)->int|None:
+def encoder_width(model, # a `TaskModel`, or a decoder
+                 )->int|None:
     "The hidden size of a `TaskModel`'s encoder, which sets its default rates (None for a decoder)."
     config = getattr(getattr(model, 'encoder', None), 'config', None)
     return getattr(config, 'hidden_size', None)

@@ -31,7 +31,8 @@ def _undocumented(qual:str, f)->list[str]:
     if '\n' in doc.strip(): probs.append(f'{qual}: the docstring is not one line')
     try: sig = inspect.signature(f)
     except (TypeError, ValueError): return probs
-    documented = docments(f)
+    fields = getattr(f, '__pydantic_fields__', None) if inspect.isclass(f) else None   # a pydantic model: its fields' descriptions (/docs shows them)
+    documented = {n: x.description for n, x in fields.items()} if fields else docments(f)
     for n, p in sig.parameters.items():
         if n in ('self', 'cls') or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD): continue
         if not documented.get(n): probs.append(f'{qual}: parameter `{n}` has no comment')
@@ -65,6 +66,12 @@ def test_undocumented_names_are_caught():
     class Child(Base): pass
     assert len(_undocumented('f', f)) == 3 and _undocumented('g', g) == []
     assert _undocumented('h', h) == ['h: the docstring is not one line'] and _undocumented('Child', Child) == ['Child: no docstring']
+    from pydantic import BaseModel, Field
+    class Request(BaseModel):
+        "Documented."
+        text: str = Field(description='the text')
+        n: int = 1
+    assert _undocumented('Request', Request) == ['Request: parameter `n` has no comment']
 
 def test_api_pages_are_current():
     assert api_tool.main(['--check']) == 0, 'run `make export` (tools/api_pages.py) and commit nbs/api/'

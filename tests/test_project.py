@@ -29,6 +29,22 @@ def test_every_module_comes_from_one_notebook():
     assert modules == set(exported), (modules, exported)
     assert all(len(v) == 1 for v in exported.values()), exported
 
+def test_design_says_where_each_module_lives():
+    "DESIGN.md's 'Where does X live' table names every notebook that exports a module, with that module, and test files that exist."
+    text = (ROOT/'DESIGN.md').read_text()
+    section = text[text.index('## Where does X live'):]
+    section = section[:section.index('\n## ', 3)]
+    rows = [[c.strip() for c in l.strip().strip('|').split('|')] for l in section.splitlines() if l.startswith('| ') and '`' in l]
+    table = {r[1].strip('`'): r[2].strip('`') for r in rows}
+    exported = {}
+    for nb in (ROOT/'nbs').glob('*.ipynb'):
+        src = '\n'.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'][:3])
+        m = re.search(r'#\|\s*default_exp\s+(\S+)', src)
+        if m: exported[nb.stem] = 'ftbook.' + m.group(1)
+    assert table == exported, (sorted(table.items() ^ exported.items()))
+    named = [f for r in rows for f in re.findall(r'`(tests/[\w/]+\.py)`', r[3])]
+    assert named and all((ROOT/f).is_file() for f in named), [f for f in named if not (ROOT/f).is_file()]
+
 def test_chapters_open_with_title_and_subtitle():
     for nb in NBS:
         md = next(src(c) for c in cells(nb) if c['cell_type'] == 'markdown')

@@ -83,7 +83,10 @@ def main(argv=None):
     read = dict(list=lambda s: s, tagged=read_tagged)
     gold = [entity_answer(s.words, s.tags) for s in valid_s]
     tok = load_decoder_tokenizer()
-    done = json.loads(a.json.read_text())['arms'] if a.json and a.json.exists() else {}
+    saved = json.loads(a.json.read_text()) if a.json and a.json.exists() else dict(arms={})
+    same = dict(seed=a.seed, n_train=len(train_s), n_valid=len(valid_s))     # an arm of the file is reused only if it was run so
+    if any(saved.get(f, x) != x for f, x in same.items()): saved['arms'] = {}        # the file's arms all share its top-level settings
+    done = {k: v for k, v in saved['arms'].items() if v['settings']['epochs'] == a.epochs}
     before = {d['format']: d['curve'][0] for d in done.values()}     # the untrained model's point, per answer format
     for name in arms:
         if name in done and not a.rerun: print(f"{name}: in {a.json} already"); continue

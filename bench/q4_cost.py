@@ -9,8 +9,10 @@ cannot be measured by comparison. It can be estimated: each weight is the origin
 half a step either side, and the expected rise of a loss under small zero-mean weight noise grows with the
 noise's variance (it is 1/2 sigma^2 tr(H) to second order; the gradient term averages out). Adding a second,
 independent error of the same spread (uniform over one step of each block's own grid) doubles that variance,
-so the loss it adds estimates what the first rounding already cost; a third rounding checks that the rise is
-about linear in the number of roundings, which the estimate assumes.
+so the loss it adds estimates what the first rounding already cost (Q4_1 and the embeddings' Q8_0 together, the
+latter far the smaller); a third rounding checks that the rise is about linear in the number of roundings, which
+the estimate assumes. Every step is read off the shipped weights, so a second extra rounding has the spread of
+the first.
 
 Measured, for the packaged model as shipped and with one more rounding (three noise seeds) and two more (one):
 - the held-out loss of the answers of the two decoder tasks of the tutorials, without training: DialogSum
@@ -35,18 +37,23 @@ from ftbook.generation import (CausalLM, GenerationDataset, GenerationExample, e
                                load_dialogsum, text_scores)
 from ftbook.train import TrainConfig, fit, forward_all
 
-def round_again(model:CausalLM, seed:int)->int:
-    "Add to every quantized weight an error uniform over one step of its block's grid (Q4_1: linear layers, Q8_0: embeddings); returns how many weights."
-    g, n = torch.Generator().manual_seed(seed), 0
+def grid_steps(model:CausalLM)->dict:
+    "Each quantized weight's block step, read off the shipped weights: Q4_1 (linear layers) (max - min) / 15, Q8_0 (embeddings) max |w| / 127."
+    steps = {}
+    for name, p in model.hf.named_parameters():    # a tied embedding is listed once
+        if p.dim() != 2: continue                    # norms are stored in fp32: not rounded
+        blocks = p.detach().view(-1, 32)           # GGUF blocks run along a row: the input dimension of a torch Linear weight
+        steps[name] = (blocks.amax(1, keepdim=True) - blocks.amin(1, keepdim=True)) / 15 if 'embed' not in name else \
+                      blocks.abs().amax(1, keepdim=True) / 127
+    return steps
+
+def round_again(model:CausalLM, steps:dict, seed:int):
+    "Add to every quantized weight an error uniform over one step of its block's grid (the steps of the shipped weights)."
+    g, params = torch.Generator().manual_seed(seed), dict(model.hf.named_parameters())
     with torch.no_grad():
-        for name, p in model.hf.named_parameters():
-            if p.dim() != 2: continue                    # norms are stored in fp32: not rounded
-            blocks = p.data.view(-1, 32)
-            step = (blocks.amax(1, keepdim=True) - blocks.amin(1, keepdim=True)) / 15 if 'embed' not in name else \
-                   blocks.abs().amax(1, keepdim=True) / 127
+        for name, step in steps.items():
+            blocks = params[name].data.view(-1, 32)
             blocks += (torch.rand(blocks.shape, generator=g) - 0.5) * step
-            n += p.numel()
-    return n
 
 def on_grid(model:CausalLM)->float:
     "The share of blocks of 32 weights of the linear layers that hold at most 16 distinct values (1.0 for Q4_1 weights)."
@@ -76,10 +83,11 @@ def main(argv=None):
     def rouge_l(model)->float:
         out = [tok.decode(x, skip_special_tokens=True) for x in generate(model, tok, rouge_prompts, max_new_tokens=64, bs=8)]
         return text_scores(rouge_refs, out, 'rouge')['rougeL']
+    steps = grid_steps(CausalLM.from_base(None))
     def packaged(rounds:int, seed:int)->CausalLM:
         set_seed(0)
         model = CausalLM.from_base(None)
-        for r in range(rounds): round_again(model, seed * 10 + r)
+        for r in range(rounds): round_again(model, steps, seed * 10 + r)
         return model
 
     arms, grid = [], None
@@ -100,7 +108,7 @@ def main(argv=None):
         del model
     base, once = arms[0], [x for x in arms if x['rounds'] == 1]
     rise = {k: statistics.mean(x[k] for x in once) - base[k] for k in ('dialogsum_loss', 'wnut_loss', 'rougeL')}
-    print('estimated cost of the Q4_1 rounding (one more rounding, mean of 3 seeds): ' + ', '.join(f'{k} {v:+.4f}' for k, v in rise.items()))
+    print('estimated cost of the rounding, Q4_1 and the embeddings\' Q8_0 (one more rounding, mean of 3 seeds): ' + ', '.join(f'{k} {v:+.4f}' for k, v in rise.items()))
     if a.json: save_results(a.json, command='bench/q4_cost.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
                             n_test=len(summ), n_rouge=len(rouge_prompts), n_wnut=len(ner), n_train=len(finetune), blocks_on_grid=grid,
                             zero_shot=arms, fine_tuned=tuned, estimate=rise, seconds=time.perf_counter() - t0)

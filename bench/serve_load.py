@@ -15,14 +15,16 @@ as a run folder:
 
 `--clients` clients (asyncio, httpx, in this process) each send one sentence of the packaged WNUT-16 corpus a
 request, `{"text": ...}`, and wait for its answer before sending the next, for `--seconds` seconds after a short
-warm-up. Reported per server: requests per second, p50 and p99 latency, the mean batch the server ran (from its
-/info) and the number of 5xx answers. During the batched run, two more clients send `--malformed` bad requests
-(kinds drawn in turn from the list below) as fast as they are answered; all must be answered 4xx, none 5xx.
+warm-up. Reported per server: requests per second, p50 and p99 latency, the mean batch the server ran in that
+time (from its /info) and the number of 5xx answers. Then, on the batched server and outside the timed part, the
+same clients go on while two more send `--malformed` bad requests (kinds drawn in turn from the list below) as
+fast as they are answered, until all are answered: every bad one must get a 4xx, no request a 5xx, and every
+good one its 200.
 Everything runs on this machine: the clients share its cores with the server. Last, without HTTP and in this
 process: the median time of one sentence through `Predictor` and through the pipeline, which tells how much of
 a difference between the unbatched server and the pipeline's is the model path and how much the server's.
 """
-import argparse, asyncio, json, os, random, socket, statistics, subprocess, sys, tempfile, time
+import argparse, asyncio, collections, json, os, random, socket, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,43 +70,58 @@ uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')
 def free_port()->int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def start(cmd:list[str], port:int)->subprocess.Popen:
-    "Start a server process and wait until its /health answers."
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def start(cmd:list[str], port:int, log:Path)->subprocess.Popen:
+    "Start a server process (its output to `log`, never to a pipe that could fill) and wait until its /health answers."
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, 'w'), text=True)
     for _ in range(1200):
         try:
             if httpx.get(f'http://127.0.0.1:{port}/health', timeout=1).status_code == 200: return proc
         except httpx.TransportError: pass
-        if proc.poll() is not None: raise RuntimeError(f"{cmd[:4]} exited: {proc.stderr.read()[-2000:]}")
+        if proc.poll() is not None: raise RuntimeError(f"{cmd[:4]} exited: {Path(log).read_text()[-2000:]}")
         time.sleep(0.1)
     proc.kill(); raise TimeoutError(f"{cmd[:4]} did not answer /health")
 
-async def drive(url:str, sentences:list[str], clients:int, seconds:float, malformed:int=0, seed:int=0)->dict:
-    "`clients` good clients for `seconds` (after a warm-up), and bad ones until `malformed` bad requests are answered."
+async def drive(url:str, sentences:list[str], clients:int, seconds:float, seed:int=0)->dict:
+    "`clients` good clients for `seconds` after a warm-up: requests per second, latency, the server's mean batch."
     rng = random.Random(seed)
-    latencies, statuses, bad = [], [], dict(sent=0, **{'4xx': 0, '5xx': 0, 'other': 0})
+    latencies, statuses = [], []
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=httpx.Limits(max_connections=clients + 4)) as http:
         for s in sentences[:8]: await http.post('/predict', json={'text': s})        # warm-up
+        before = (await http.get('/info')).json() if url else None
         end = time.perf_counter() + seconds
         async def good():
             while time.perf_counter() < end:
                 t = time.perf_counter()
                 r = await http.post('/predict', json={'text': rng.choice(sentences)})
                 latencies.append(time.perf_counter() - t); statuses.append(r.status_code)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(good() for _ in range(clients)))
+        wall = time.perf_counter() - t0
+        r = await http.get('/info')
+        info = r.json() if r.status_code == 200 else None       # the pipeline server has no /info
+    q = statistics.quantiles(latencies, n=100)
+    batches = (info['batches']['inputs'] - before['batches']['inputs']) / max(info['batches']['count'] - before['batches']['count'], 1) \
+              if info and isinstance(before, dict) and 'batches' in before else 1.0
+    return dict(requests=len(latencies), rps=len(latencies) / wall, p50_ms=1000 * statistics.median(latencies), p99_ms=1000 * q[98],
+                server_errors=sum(s >= 500 for s in statuses), not_ok=sum(s != 200 for s in statuses), mean_batch=batches)
+
+async def mixed(url:str, sentences:list[str], clients:int, malformed:int, seed:int=0)->dict:
+    "Good clients and two clients of malformed requests at once, until `malformed` bad requests are answered: the status of every answer."
+    rng, done = random.Random(seed), asyncio.Event()
+    good, bad = collections.Counter(), dict(sent=0, **{'4xx': 0, '5xx': 0, 'other': 0})
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=httpx.Limits(max_connections=clients + 4)) as http:
+        async def client():
+            while not done.is_set():
+                r = await http.post('/predict', json={'text': rng.choice(sentences)}); good[r.status_code] += 1
         async def evil(k:int):
             while bad['sent'] < malformed:
                 i = bad['sent']; bad['sent'] += 1
                 r = await http.post('/predict', **MALFORMED[(i + k) % len(MALFORMED)][1])
                 bad['4xx' if 400 <= r.status_code < 500 else '5xx' if r.status_code >= 500 else 'other'] += 1
-        t0 = time.perf_counter()
-        await asyncio.gather(*(good() for _ in range(clients)), *(evil(k) for k in range(2 if malformed else 0)))
-        wall = max(time.perf_counter() - t0, seconds)
-        r = await http.get('/info')
-        info = r.json() if r.status_code == 200 else None       # the pipeline server has no /info
-    q = statistics.quantiles(latencies, n=100)
-    return dict(requests=len(latencies), rps=len(latencies) / wall, p50_ms=1000 * statistics.median(latencies), p99_ms=1000 * q[98],
-                server_errors=sum(s >= 500 for s in statuses), not_ok=sum(s != 200 for s in statuses),
-                mean_batch=info['batches']['inputs'] / max(info['batches']['count'], 1) if info else 1.0), bad
+        async def evils():
+            await asyncio.gather(evil(0), evil(1)); done.set()
+        await asyncio.gather(*(client() for _ in range(clients)), evils())
+    return dict(**bad, good_requests=sum(good.values()), good_not_ok=sum(n for s, n in good.items() if s != 200))
 
 def in_process(run:Path, sentences:list[str], n:int=300)->dict:
     "Median milliseconds for one sentence without HTTP, in this process: ftbook's `Predictor` and the pipeline."
@@ -144,11 +161,10 @@ def main():
         for name in a.runs.split(','):
             port = free_port()
             cmd = commands[name] + ([str(port)] if name == 'pipeline' else ['--port', str(port), '--log-level', 'warning'])
-            proc = start(cmd, port)
+            proc = start(cmd, port, Path(d)/f'{name}.log')
             try:
-                runs[name], bad = asyncio.run(drive(f'http://127.0.0.1:{port}', sentences, a.clients, a.seconds,
-                                                   a.malformed if name == 'batched' else 0))
-                if name == 'batched': malformed = bad
+                runs[name] = asyncio.run(drive(f'http://127.0.0.1:{port}', sentences, a.clients, a.seconds))
+                if name == 'batched' and a.malformed: malformed = asyncio.run(mixed(f'http://127.0.0.1:{port}', sentences, a.clients, a.malformed))
             finally:
                 proc.terminate(); proc.wait(60)
             r = runs[name]

@@ -79,7 +79,8 @@ def _input_flags(p:argparse.ArgumentParser, conll:bool=True):
                    "message in the tokenizer's chat template, 'plain' reads prompt then answer, 'auto' is chat when the tokenizer has "
                    "a template (default: auto)")
     g.add_argument('--scorer', choices=list(SCORERS), default='exact', help="generation: what scores generated answers beside "
-                   "exact match: 'entities' (answers written `TYPE: words; ...`: entity precision, recall, F1), 'rouge' (ROUGE-1/2/L, "
+                   "exact match: 'entities' (answers written `TYPE: words; ...`: entity precision, recall, F1), 'tagged' (the same "
+                   "for answers that mark entities in the sentence, `[words](TYPE)`), 'rouge' (ROUGE-1/2/L, "
                    "rouge-score), 'chrf' or 'bleu' (sacrebleu), against the completion and a line's \"references\" (default: exact)")
     g.add_argument('--max-new-tokens', type=int, default=None, help='generation: tokens generated per prompt (default: the longest '
                    'answer of the data plus 16 when scoring, 128 when predicting)')
@@ -427,6 +428,8 @@ def _parse(argv:list[str]|None)->argparse.Namespace:
     known = {a.dest for a in p.subcommands['train']._actions} - set(_NOT_SAVED) - {'help'}
     unknown = sorted(set(saved) - known)
     if unknown: raise ConfigError('config', f"{path}: unknown settings {unknown}; the settings are {sorted(known)}.")
+    kind = TASKS.get(saved.get('task'))
+    if kind is not None and kind.stride is None: saved.pop('stride', None)   # a stride older ftbook saved for a task without windows
     sub.set_defaults(**saved)
     return p.parse_args(argv)
 

@@ -29,8 +29,8 @@ from .tasks import Task, register
 __all__ = ['ROLES', 'DIALOGSUM_SYSTEM', 'SCORERS', 'ROUGE_TYPES', 'GENERATION', 'GenerationExample', 'read_generation',
            'load_dialogsum', 'load_decoder_tokenizer', 'encode_example', 'GenerationDataset', 'CausalLM',
            'PaddingFreeCollator', 'padding_free', 'next_token_probs', 'generate', 'generate_scored', 'entity_answer',
-           'parse_entities', 'answer_kind', 'entity_scores', 'generation_scores', 'format_generation_report',
-           'text_scores']
+           'parse_entities', 'answer_kind', 'tagged_answer', 'read_tagged', 'tagged_kind', 'entity_scores',
+           'generation_scores', 'format_generation_report', 'text_scores']
 
 # %% ../nbs/04b_generation.ipynb #19e7a1b6
 @dataclass
@@ -190,7 +190,7 @@ def encode_example(ex:GenerationExample, # a prompt (or chat) and its completion
     return ids[:end], labels[:end], len(before)
 
 # %% ../nbs/04b_generation.ipynb #80d8519c
-SCORERS = ('exact', 'entities', 'rouge', 'chrf', 'bleu')  # what `GenerationDataset(scorer=...)` and `ftbook --scorer` take
+SCORERS = ('exact', 'entities', 'tagged', 'rouge', 'chrf', 'bleu')  # what `GenerationDataset(scorer=...)` and `ftbook --scorer` take
 
 class GenerationDataset(Dataset):
     "Prompts and completions as token ids, labels on the completion (every assistant turn of a chat), ready to batch."
@@ -472,6 +472,30 @@ def answer_kind(answer:str, # a generated answer, of any shape
     items = [i for i in re.split(r'[;\n]', text) if i.strip()]
     return 'well-formed' if items and all(_ENTITY.fullmatch(i) for i in items) else 'malformed'
 
+_MARK = re.compile(r'\[([^\[\]]+?)\]\(([A-Za-z][\w-]*)\)')   # [words](TYPE)
+
+def tagged_answer(words:Sequence[str], # a sentence's words
+                  tags:Sequence[str], # its IOB2 tags
+                 )->str:
+    "A sentence's entities written inline as an answer to learn: the sentence again, each entity marked `[words](TYPE)`."
+    out, at = [], 0
+    for kind, a, b in entity_spans(tags): out += [*words[at:a], f"[{' '.join(words[a:b])}]({kind})"]; at = b
+    return ' '.join([*out, *words[at:]])
+
+def read_tagged(answer:str, # a generated answer, of any shape
+               )->str:
+    "The marks of an answer written as `tagged_answer` writes it, as `entity_answer` would write them: `TYPE: words` items, or 'none'."
+    found = _MARK.findall(answer) if isinstance(answer, str) else []
+    return '; '.join(f"{kind}: {' '.join(words.split())}" for words, kind in found) or 'none'
+
+def tagged_kind(answer:str, # a generated answer in the tagged format
+                reference:str, # its reference, `tagged_answer` of the sentence
+               )->str:
+    "'well-formed' (something is marked), 'none' (nothing is, and the words are the sentence's) or 'malformed' (anything else)."
+    if read_tagged(answer) != 'none': return 'well-formed'
+    plain = lambda s: ' '.join(_MARK.sub(lambda m: m.group(1), s).split()) if isinstance(s, str) else None
+    return 'none' if plain(answer) == plain(reference) else 'malformed'
+
 def entity_scores(gold:Sequence[str], # the reference answers
                   predicted:Sequence[str], # the generated answers
                  )->dict:
@@ -491,17 +515,20 @@ def generation_scores(gold:Sequence, # each answer's reference: a text, or a lis
                       predicted:Sequence[str], # the generated answers
                       scorer:str='exact', # one of `SCORERS`: what is computed beside exact match
                      )->dict:
-    "Exact match (white space collapsed, against any reference), the share of distinct answers, and the scorer's scores: entities with the answers' kinds, ROUGE, chrF or BLEU."
+    "Exact match (white space collapsed, against any reference), the share of distinct answers, and the scorer's scores: entities (listed or tagged) with the answers' kinds, ROUGE, chrF or BLEU."
     if len(gold) != len(predicted): raise ValueError(f"{len(gold)} reference answers but {len(predicted)} generated ones.")
     if scorer not in SCORERS: raise ValueError(f"scorer must be one of {list(SCORERS)}, got {scorer!r}.")
     refs, n = [_refs(g) for g in gold], max(len(gold), 1)
     norm = lambda s: ' '.join(s.split()) if isinstance(s, str) else s
     res = dict(exact_match=sum(any(norm(r) == norm(p) for r in rs) for rs, p in zip(refs, predicted)) / n,
                distinct_answers=len({norm(p) for p in predicted}) / n, n=len(gold))
-    if scorer == 'entities':
-        kinds = collections.Counter(answer_kind(p) for p in predicted)
-        res.update(entity_scores([r[0] if r else '' for r in refs], predicted),
-                   **{'answers_' + k.replace('-', '_'): kinds[k] / n for k in ('none', 'well-formed', 'malformed')})
+    if scorer in ('entities', 'tagged'):      # entities listed, or marked in the sentence written out again
+        first = [r[0] if r else '' for r in refs]
+        if scorer == 'entities': kinds = collections.Counter(answer_kind(p) for p in predicted)
+        else:
+            kinds = collections.Counter(tagged_kind(p, g) for p, g in zip(predicted, first))
+            first, predicted = [read_tagged(g) for g in first], [read_tagged(p) for p in predicted]
+        res.update(entity_scores(first, predicted), **{'answers_' + k.replace('-', '_'): kinds[k] / n for k in ('none', 'well-formed', 'malformed')})
     elif scorer != 'exact': res.update(text_scores(refs, predicted, scorer))
     return res
 

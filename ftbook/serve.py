@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from transformers import StoppingCriteria, StoppingCriteriaList
+from jinja2.exceptions import TemplateError
 from transformers.generation.streamers import BaseStreamer
 
 from . import __version__
@@ -46,7 +47,7 @@ class ServeConfig:
     max_body: int = 1 << 20         # bytes per request body
     max_tokens: int = 512           # the most new tokens a completion may ask for
     default_tokens: int = 128       # new tokens when a completion does not say (`max_tokens`)
-    api_key: str | None = None      # required as `Authorization: Bearer KEY` on every route but /health (None: no key)
+    api_key: str | None = None      # required as `Authorization: Bearer KEY` on every model route (not /health, /docs, /openapi.json)
     name: str | None = None         # the model's name in /info and completions (None: the folder's name)
 
 # %% ../nbs/06b_serve.ipynb #6b000009
@@ -57,24 +58,24 @@ class _Job:
     future: asyncio.Future    # set to this request's results, one per input
 
 class Batcher:
-    "Gathers concurrent requests into batches of up to `max_batch` inputs, waiting at most `max_wait` seconds for them, and runs each batch on one worker thread."
+    "Gathers concurrent requests into batches of up to `max_batch` inputs (a request with more runs alone), waiting at most `max_wait` seconds for them, and runs each batch on one worker thread."
     def __init__(self, run:Callable[[Any, list], list], # run(key, inputs) -> one result per input, on the worker thread
                  max_batch:int=32, # inputs per batch (1: every request alone)
                  max_wait:float=0.005, # seconds the first request of a batch waits for others
                 ):
         self.run, self.max_batch, self.max_wait = run, max_batch, max_wait
         self.pool = ThreadPoolExecutor(1, thread_name_prefix='ftbook-model')   # one thread: the model runs one batch at a time
-        self.sizes = []             # the number of inputs of each batch run, in order
-        self.queue = self.task = None
+        self.batches = self.inputs = 0    # batches run so far, and the inputs they held
+        self.queue = self.task = self._held = None
 
     def start(self):
         "Start gathering (inside the server's event loop)."
         self.queue, self.task = asyncio.Queue(), asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self):
-        "Stop gathering and let the worker thread finish."
+        "Stop gathering and let the worker thread finish (without blocking the event loop)."
         if self.task is not None: self.task.cancel()
-        self.pool.shutdown(wait=True)
+        await asyncio.get_running_loop().run_in_executor(None, self.pool.shutdown, True)
 
     async def submit(self, key, # requests with equal keys can share a batch (the same kind of work)
                      inputs:list, # this request's inputs
@@ -90,13 +91,14 @@ class Batcher:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     async def _gather(self)->list[_Job]:
-        jobs = [await self.queue.get()]
+        jobs, self._held = [self._held or await self.queue.get()], None
         loop, n = asyncio.get_running_loop(), len(jobs[0].inputs)
         deadline = loop.time() + self.max_wait
         while n < self.max_batch and (left := deadline - loop.time()) > 0:
-            try: jobs.append(await asyncio.wait_for(self.queue.get(), left))
-            except TimeoutError: break
-            n += len(jobs[-1].inputs)
+            try: job = await asyncio.wait_for(self.queue.get(), left)
+            except (TimeoutError, asyncio.TimeoutError): break      # the same class from Python 3.11 on, not before
+            if n + len(job.inputs) > self.max_batch: self._held = job; break   # it opens the next batch
+            jobs.append(job); n += len(job.inputs)
         return jobs
 
     async def _run(self, key, jobs:list[_Job]):
@@ -110,7 +112,7 @@ class Batcher:
                 return
             for j in jobs: await self._run(key, [j])          # one bad request fails alone, not the batch it shared
             return
-        self.sizes.append(len(inputs))
+        self.batches, self.inputs = self.batches + 1, self.inputs + len(inputs)
         i = 0
         for j in jobs:
             if not j.future.done(): j.future.set_result(results[i:i + len(j.inputs)])
@@ -152,9 +154,10 @@ class TextPart(_Strict):
 
 class Message(_Strict):
     "A message of a chat, as OpenAI's chat API takes it."
-    role: Literal['system', 'user', 'assistant', 'tool'] = Field(description="who speaks")
+    role: Literal['system', 'developer', 'user', 'assistant', 'tool'] = Field(description="who speaks ('developer': OpenAI's newer name of 'system')")
     content: str | list[TextPart] = Field(description="the text, or a list of text parts (joined)")
     name: str | None = Field(None, description="a speaker's name (accepted, not used)")
+    tool_call_id: str | None = Field(None, description="the call a tool message answers (accepted, not used)")
 
 class StreamOptions(_Strict):
     "Options of a streamed reply."
@@ -281,7 +284,7 @@ class ModelServer:
                     format='onnx' if isinstance(self.model, OnnxModel) else 'pytorch', device=str(self.predictor.device),
                     labels=None if labels is None else list(labels.labels), max_length=self.context or self.task.max_length,
                     limits={k: v for k, v in dataclasses.asdict(self.cfg).items() if k not in ('api_key', 'name')},
-                    batches=dict(count=len(self.batcher.sizes), inputs=sum(self.batcher.sizes)))
+                    batches=dict(count=self.batcher.batches, inputs=self.batcher.inputs))
 
     def run(self, key:tuple, # the kind of batch: ('predict', words given, new tokens) or ('generate', new tokens, temperature, top_p, seed, alone)
             inputs:list, # the inputs of every request in the batch, in order
@@ -338,7 +341,8 @@ class ModelServer:
         if isinstance(prompt, list) and self.tok.chat_template is None:
             raise RequestError(field, "this model's tokenizer has no chat template: send the prompt as text to /v1/completions.")
         ex = GenerationExample(prompt, None, field)
-        ids = GenerationDataset([ex], self.tok, max_length=1 << 30, template='chat' if isinstance(prompt, list) else 'plain').prompts[0]
+        try: ids = GenerationDataset([ex], self.tok, max_length=1 << 30, template='chat' if isinstance(prompt, list) else 'plain').prompts[0]
+        except TemplateError as e: raise RequestError(field, f"this model's chat template refuses these messages: {e}") from None
         if self.context and len(ids) + n > self.context:
             raise RequestError(field, f"has {len(ids):,} tokens; with max_tokens {n} that is past the model's context of {self.context:,} tokens.")
         return ids
@@ -361,8 +365,8 @@ class ModelServer:
         class Stop(StoppingCriteria):
             def __call__(self, input_ids, scores, **kw): return torch.full((input_ids.shape[0],), stop.is_set(), device=input_ids.device)
         m, dev = self.model, self.predictor.device
-        eos = m.generation_eos(self.tok)
         try:
+            eos = m.generation_eos(self.tok)
             ids = torch.tensor([prompt], device=dev)
             with torch.no_grad(), autocast(dev, self.predictor.precision), _seeded(int.from_bytes(os.urandom(4), 'little') if seed is None else seed, dev):
                 m.hf.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, eos_token_id=eos, streamer=Emit(),
@@ -414,6 +418,8 @@ async def _events(server:ModelServer, req, prompt:list[int], n:int, chat:bool):
                     choices=[c], **extra)
     job = asyncio.ensure_future(server.batcher.call(server.stream, prompt, n, req.temperature, req.top_p, req.seed,
                                                     lambda t: loop.call_soon_threadsafe(queue.put_nowait, t), stop))
+    # a job that fails before `stream` runs (the worker gone) never sends the end: its failure ends the stream
+    job.add_done_callback(lambda f: f.cancelled() or f.exception() is None or queue.put_nowait(None))
     eos, stops, ids, sent, cut = set(server.model.generation_eos(server.tok)), req.stops(), [], '', None
     hold = max(map(len, stops), default=1) - 1       # characters kept back: they may begin a stop sequence
     try:
@@ -486,7 +492,8 @@ def create_app(path:str|Path, # a run folder or a model folder (PyTorch or ONNX)
 
         @api.post('/v1/chat/completions', summary="OpenAI's chat completions (stream: server-sent events)")
         async def chat(req:ChatRequest):
-            return await complete(req, [[dict(role=m.role, content=_text(m.content)) for m in req.messages]], chat=True)
+            return await complete(req, [[dict(role='system' if m.role == 'developer' else m.role, content=_text(m.content))
+                                         for m in req.messages]], chat=True)
 
         @api.post('/v1/completions', summary="OpenAI's completions: the prompt continued, no chat template")
         async def completions(req:CompletionRequest):
@@ -513,6 +520,6 @@ def serve(path:str|Path, # a run folder or a model folder
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
     logs = copy.deepcopy(LOGGING_CONFIG)        # ftbook's warnings (refused keys) beside uvicorn's own, in its format
-    logs['loggers']['ftbook.serve'] = dict(handlers=['default'], level='INFO', propagate=False)
+    logs['loggers']['ftbook.serve'] = dict(handlers=['default'], level=log_level.upper(), propagate=False)
     uvicorn.run(create_app(path, cfg, device, bs, precision), host=host, port=port, log_level=log_level, log_config=logs,
                 timeout_graceful_shutdown=60)

@@ -123,6 +123,16 @@ def test_config_repeats_a_run_and_flags_override_it(run, tmp_path):
     (tmp_path/'bad.json').write_text(json.dumps({'epochs': 2, 'learning_rate': 1e-3}))
     assert main(['train', '--config', str(tmp_path/'bad.json')]) == 2
 
+def test_a_saved_generation_config_of_older_ftbook_still_repeats(tmp_path):
+    "Older ftbook saved `stride` for generation runs too (unused there); --stride given now is refused, a saved one is dropped."
+    from ftbook.cli import _check_args, _parse
+    from ftbook.tasks import get_task
+    (tmp_path/'train_config.json').write_text(json.dumps({'task': 'generation', 'stride': 32, 'max_length': 512, 'epochs': 1}))
+    args = _parse(['train', '--config', str(tmp_path)])
+    assert args.stride is None and args.epochs == 1
+    _check_args(args, get_task('generation'))              # raises ConfigError if the stride were still there
+    assert main(['train', '--task', 'generation', '--stride', '32']) == 2
+
 @pytest.fixture(scope='module')
 def weak(tmp_path_factory):
     "A model trained briefly: it gets some entities right and some wrong."

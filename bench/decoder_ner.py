@@ -27,7 +27,7 @@ each arm's curve (training seconds, F1, precision, recall, share of `none`, malf
 last answers to the first validation sentences. Every arm is written to the results file as soon as it ends, and
 an arm already in the file is not run again (delete it from the file, or pass --rerun, to run it again).
 """
-import argparse, json, re, sys, time, warnings
+import argparse, json, sys, time, warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 from transformers.utils import logging as hf_logging
 
 from ftbook.core import save_results, set_seed
-from ftbook.data import default_ner_data, entity_spans
+from ftbook.data import default_ner_data
 from ftbook.generation import (CausalLM, GenerationDataset, GenerationExample, answer_kind, entity_answer, entity_scores, generate,
-                               load_decoder_tokenizer)
+                               load_decoder_tokenizer, read_tagged, tagged_answer, tagged_kind)
 from ftbook.train import Callback, TrainConfig, fit
 
 BASE = dict(epochs=2, bs=8, lr=1e-3, warmup=0.1, lora=True, lora_r=8, group_by_length=False, progress=False)
@@ -48,19 +48,6 @@ ARMS = {  # name -> (TrainConfig settings over BASE, share of the entity-free tr
     'lora_3e-3': (dict(lr=3e-3), 1.0, 'list'),
     'lora': (dict(), 1.0, 'list'),
 }
-_MARK = re.compile(r'\[([^\[\]]+?)\]\(([A-Za-z][\w-]*)\)')
-
-def tagged_answer(words, tags)->str:
-    "The sentence again, each entity marked `[words](type)`."
-    out, at = [], 0
-    for kind, a, b in entity_spans(tags):
-        out += list(words[at:a]) + [f"[{' '.join(words[a:b])}]({kind})"]; at = b
-    return ' '.join(out + list(words[at:]))
-
-def read_tagged(answer:str)->str:
-    "A `tagged` answer as `entity_answer` would write its marks: `type: words` items, or 'none' when nothing is marked."
-    return '; '.join(f"{kind}: {' '.join(words.split())}" for words, kind in _MARK.findall(answer)) or 'none'
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--arms', default=','.join(ARMS), help=f"comma-separated, from {', '.join(ARMS)}")
@@ -107,8 +94,7 @@ def main(argv=None):
             raw = [tok.decode(x, skip_special_tokens=True) for x in generate(model, tok, prompts, max_new_tokens=max_new, bs=16)]
             answers = [read[fmt](r) for r in raw]
             kinds = [answer_kind(x) for x in answers] if fmt == 'list' else [     # tagged: the sentence without a mark is 'none'
-                'well-formed' if x != 'none' else 'none' if ' '.join(r.split()) == ' '.join(s.words) else 'malformed'
-                for x, r, s in zip(answers, raw, valid_s)]
+                tagged_kind(r, tagged_answer(s.words, s.tags)) for r, s in zip(raw, valid_s)]
             curve.append(dict(seconds=seconds, **entity_scores(gold, answers), none=kinds.count('none') / len(kinds),
                               malformed=kinds.count('malformed') / len(kinds), distinct=len(set(answers)) / len(answers),
                               generate_seconds=time.perf_counter() - t))

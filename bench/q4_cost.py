@@ -35,7 +35,8 @@ from ftbook.core import save_results, set_seed
 from ftbook.data import default_ner_data
 from ftbook.generation import (CausalLM, GenerationDataset, GenerationExample, entity_answer, generate, load_decoder_tokenizer,
                                load_dialogsum, text_scores)
-from ftbook.train import TrainConfig, fit, forward_all
+from ftbook.tasks import forward_all
+from ftbook.train import TrainConfig, fit
 
 def grid_steps(model:CausalLM)->dict:
     "Each quantized weight's block step, read off the shipped weights: Q4_1 (linear layers) (max - min) / 15, Q8_0 (embeddings) max |w| / 127."

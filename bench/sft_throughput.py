@@ -31,7 +31,7 @@ Reported per loop: real (non-pad) training tokens per second of training time; t
 `max_memory_allocated` less the memory allocated then); the largest number of bytes that a step's forward pass left
 for the backward pass (tensors saved by autograd, counted once per storage, the weights left out: what activation
 checkpointing cuts); and the final loss, the mean answer-token loss of the trained model on the first `--n-valid`
-WNUT-16 validation sentences, computed for every loop by the same function (`ftbook.train.forward_all`). Then
+WNUT-16 validation sentences, computed for every loop by the same function (`ftbook.tasks.forward_all`). Then
 ftbook's fastest loop against TRL's fastest, written like `1.30x`, with both losses, and the fastest ftbook loop whose
 held-out loss is as low as TRL's best (within 0.005) against TRL's fastest.
 """
@@ -47,7 +47,8 @@ from transformers.utils import logging as hf_logging
 from ftbook.core import default_decoder_path, save_results, set_seed
 from ftbook.data import default_ner_data
 from ftbook.generation import CausalLM, GenerationDataset, GenerationExample, entity_answer, load_decoder_tokenizer
-from ftbook.train import Callback, TrainConfig, fit, forward_all
+from ftbook.tasks import forward_all
+from ftbook.train import Callback, TrainConfig, fit
 
 LORA = dict(r=8, alpha=16.0, dropout=0.05, targets='all-linear')
 RUNS = ('ftbook', 'ftbook-random', 'ftbook-padding-free', 'ftbook-checkpointing', 'trl', 'trl-padding-free', 'trl-packing')

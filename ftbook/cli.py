@@ -21,7 +21,9 @@ from .models import saved_task
 from .tasks import TASKS, get_task
 from .generation import SCORERS
 from .deploy import export_onnx
-from .train import ConfigError, NonFiniteLossError, TrainConfig, evaluate, fit, forward_all
+from .core import ConfigError
+from .runs import NonFiniteLossError
+from .train import TrainConfig, evaluate, fit
 
 # %% auto #0
 __all__ = ['COMMANDS', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'cmd_export', 'cmd_tune', 'cmd_serve', 'main']
@@ -105,14 +107,7 @@ def _parser()->argparse.ArgumentParser:
                        'drawn from the --tune ranges (Optuna: TPE sampler, median pruner), the study kept in OUTPUT/study.db so that '
                        'running the same command again goes on where it stopped. Writes the best trial\'s run folder and '
                        'OUTPUT/train_config.json, which `ftbook train --config OUTPUT` repeats. Takes every flag of `ftbook train`.')
-    u.add_argument('--tune', action='append', required=True, metavar='SPEC', help="a setting to search, repeated for each: "
-                   "name=low:high (integers for an integer setting), name=low:high:log (a log scale), or name=a,b,c (choices), "
-                   "e.g. --tune lr=1e-5:1e-3:log --tune epochs=1:4 --tune layer_decay=0.7:1.0")
-    u.add_argument('--trials', type=int, default=20, help='finished trials (completed or pruned) to reach, those of an earlier, '
-                   'stopped run of the same search included (default: 20)')
-    u.add_argument('--timeout', type=float, default=None, help='minutes after which no new trial starts (default: no limit)')
-    u.add_argument('--pruner', default='median', help="'median': stop a trial whose validation score is "
-                   "below the median of earlier trials' at the same step; 'none': run every trial to its end (default: median)")
+    _tune_flags(u)
     _train_flags(u, output='runs/tune')
     e = sub.add_parser('evaluate', help='score a saved model on labelled data')
     e.add_argument('--model', type=Path, required=True, help='run folder or model folder')
@@ -150,6 +145,24 @@ def _parser()->argparse.ArgumentParser:
                        description='Serve a run folder (any task; PyTorch or ONNX) until SIGINT or SIGTERM, answering the requests in flight '
                        'before it exits: POST /predict, GET /health, GET /info, and for a decoder OpenAI\'s POST /v1/chat/completions and '
                        '/v1/completions (stream: server-sent events); the schemas are on /docs. Needs: pip install "ftbook[serve]".')
+    _serve_flags(v)
+    p.subcommands = dict(train=t, tune=u, evaluate=e, predict=r, export=x, serve=v)
+    return p
+
+
+def _tune_flags(u:argparse.ArgumentParser):
+    "The flags `ftbook tune` adds to those of `ftbook train`: the ranges, the trials, the time and the pruner."
+    u.add_argument('--tune', action='append', required=True, metavar='SPEC', help="a setting to search, repeated for each: "
+                   "name=low:high (integers for an integer setting), name=low:high:log (a log scale), or name=a,b,c (choices), "
+                   "e.g. --tune lr=1e-5:1e-3:log --tune epochs=1:4 --tune layer_decay=0.7:1.0")
+    u.add_argument('--trials', type=int, default=20, help='finished trials (completed or pruned) to reach, those of an earlier, '
+                   'stopped run of the same search included (default: 20)')
+    u.add_argument('--timeout', type=float, default=None, help='minutes after which no new trial starts (default: no limit)')
+    u.add_argument('--pruner', default='median', help="'median': stop a trial whose validation score is "
+                   "below the median of earlier trials' at the same step; 'none': run every trial to its end (default: median)")
+
+def _serve_flags(v:argparse.ArgumentParser):
+    "The flags of `ftbook serve`: the model, where it listens, the key, the limits and the batches."
     v.add_argument('--model', type=Path, required=True, help='run folder or model folder')
     v.add_argument('--host', default='127.0.0.1', help='the address to listen on; 0.0.0.0 for every interface (default: 127.0.0.1)')
     v.add_argument('--port', type=int, default=8000, help='the port (default: 8000)')
@@ -168,8 +181,6 @@ def _parser()->argparse.ArgumentParser:
     v.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (default: auto)")
     v.add_argument('--log-level', default='info', choices=['critical', 'error', 'warning', 'info', 'debug'],
                    help="uvicorn's and ftbook's log level; 'info' logs every request (default: info)")
-    p.subcommands = dict(train=t, tune=u, evaluate=e, predict=r, export=x, serve=v)
-    return p
 
 def _train_flags(t:argparse.ArgumentParser, output:str='runs/ftbook'):
     "The flags of `ftbook train` (and of `ftbook tune`, whose trials are training runs)."
@@ -196,11 +207,11 @@ def _check_args(args:argparse.Namespace, task=None):
     "Raise `ConfigError` naming the first argument that cannot work; with the `task`, its default --max-length is filled in first."
     def need(ok, name, must): 
         if not ok: raise ConfigError(name, f"must be {must}, got {getattr(args, name)!r}.")
-    if task is not None and args.max_length is None: args.max_length = task.max_length
-    if task is not None and task.stride is None and getattr(args, 'stride', None) is not None:
+    if task is not None and args.max_length is None: args.max_length = task.model.max_length
+    if task is not None and task.model.stride is None and getattr(args, 'stride', None) is not None:
         raise ConfigError('stride', f"does not apply to --task {task.name}: its examples are not split into windows (one past --max-length "
                                     "is an error, or loses its first tokens with --truncation left).")
-    if task is not None and getattr(args, 'stride', 0) is None: args.stride = task.stride
+    if task is not None and getattr(args, 'stride', 0) is None: args.stride = task.model.stride
     if getattr(args, 'max_length', None) is not None:
         need(args.max_length >= 4, 'max_length', 'an integer of at least 4')
         if args.stride is not None:
@@ -279,10 +290,10 @@ def cmd_train(args:argparse.Namespace, # the parsed `ftbook train` options
             print(f"no --valid given: {len(valid)} of the training examples held out for validation")
             valid = valid or None    # a single example: nothing to hold out
     if args.max_train_samples: train = train[:args.max_train_samples]
-    base = args.model if args.model is not None else task.base()
-    tok = task.tokenizer(base)
+    base = args.model if args.model is not None else task.model.base()
+    tok = task.model.tokenizer(base)
     set_seed(args.seed)
-    model = task.new_model(base, task, task.label_set(train), label_smoothing=args.label_smoothing)
+    model = task.model.new(base, task, task.label_set(train), label_smoothing=args.label_smoothing)
     labels = model.labels            # the data's; continuing a fine-tuned model, its own and then the data's new ones
     if (kind := saved_task(base)) is not None: print(_continuing(base, kind, task, labels))
     if args.class_weights == 'balanced': model.class_weights = _class_weights(task, train, labels)
@@ -336,8 +347,7 @@ def cmd_predict(args:argparse.Namespace, # the parsed `ftbook predict` options
         if args.input is None: raise ConfigError('input', f"is needed with --format {args.format} (a data file).")
         items = _read(task, args.input, args, labelled=None)    # gold labels if the file has them
         ds = _dataset(task, items, pred.tokenizer, pred.model.labels, args)
-        if task.generate is not None: kept = task.generate(pred.model, ds, args.batch_size, pred.precision, **decoding)
-        else: kept, _ = forward_all(pred.model, ds, task.keep, args.batch_size, pred.precision)
+        kept, _ = task.outputs(pred.model, ds, args.batch_size, pred.precision, loss=False, **decoding)
         text, n = task.write(items, task.decode(ds, kept, pred.model.labels)), len(items)
     else:
         lines = (args.input.read_text(encoding='utf-8') if args.input else sys.stdin.read()).splitlines()
@@ -368,7 +378,7 @@ def cmd_tune(args:argparse.Namespace, # the parsed `ftbook tune` options
     space = parse_space(args.tune)
     task = get_task(args.task)
     _check_args(args, task)
-    if task.padding_free is None and any(p.name == 'padding_free' for p in space):
+    if task.model.padding_free is None and any(p.name == 'padding_free' for p in space):
         raise ConfigError('tune', f"padding_free: the {task.name} task pads its batches; search it for decoders (--task generation).")
     metric = args.metric or task.metric
     trial_args = {k: v for k, v in vars(args).items() if k not in _TUNE_ONLY}
@@ -429,7 +439,7 @@ def _parse(argv:list[str]|None)->argparse.Namespace:
     unknown = sorted(set(saved) - known)
     if unknown: raise ConfigError('config', f"{path}: unknown settings {unknown}; the settings are {sorted(known)}.")
     kind = TASKS.get(saved.get('task'))
-    if kind is not None and kind.stride is None: saved.pop('stride', None)   # a stride older ftbook saved for a task without windows
+    if kind is not None and kind.model.stride is None: saved.pop('stride', None)   # a stride older ftbook saved for a task without windows
     sub.set_defaults(**saved)
     return p.parse_args(argv)
 

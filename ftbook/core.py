@@ -15,7 +15,7 @@ import torch
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'DEFAULT_ENCODER', 'ENCODER_ENV', 'DEFAULT_DECODER', 'DECODER_GGUF', 'CACHE_ENV', 'set_seed',
-           'make_generator', 'get_rng_state', 'set_rng_state', 'get_device', 'get_precision', 'autocast',
+           'make_generator', 'get_rng_state', 'set_rng_state', 'get_device', 'get_precision', 'autocast', 'ConfigError',
            'default_encoder_path', 'default_ner_path', 'fsync_path', 'write_atomic', 'recover_dir', 'replace_dir',
            'remove_partial', 'cache_dir', 'default_decoder_path', 'environment', 'save_results']
 
@@ -105,6 +105,15 @@ def autocast(device:torch.device, # where the model runs
             ):
     "The autocast context for `precision` on `device`: the one training and inference both run under."
     return torch.autocast(device.type, dtype=PRECISIONS[precision], enabled=precision != 'fp32')
+
+# %% ../nbs/00_core.ipynb #fc2737e6
+class ConfigError(ValueError):
+    "A setting that cannot work: `field` names it, `reason` says what it must be."
+    def __init__(self, field:str, # the setting: a `TrainConfig` field or another argument's name
+                 reason:str, # what it must be, and what it was
+                ):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
 
 # %% ../nbs/00_core.ipynb #35d16cd6
 DEFAULT_ENCODER = 'sentence-transformers/all-MiniLM-L6-v2'  # what the packaged encoder is, for reports

@@ -14,7 +14,7 @@ from torch import nn
 
 from .data import LabelSet
 from .losses import softmax_ce
-from .models import TaskModel, TaskOutput, _hf_config, _write_files, has_lora, merged_copy
+from .models import HEADS, TaskModel, TaskOutput, _hf_config, _write_files, has_lora, merged_copy
 
 # %% auto #0
 __all__ = ['ONNX_FILE', 'export_onnx', 'OnnxModel']
@@ -67,7 +67,7 @@ def export_onnx(model:TaskModel, # a fine-tuned token or sequence model (with Lo
     names = ['input_ids', 'attention_mask'] + (['token_type_ids'] if m._takes_token_types else [])
     enc = tokenizer(_EXAMPLE, padding=True, return_tensors='pt')
     inputs = tuple(enc[n] if n in enc else torch.zeros_like(enc['input_ids']) for n in names)
-    axes = {n: {0: 'batch', 1: 'sequence'} for n in names} | {'logits': {0: 'batch', 1: 'sequence'} if m.task != 'sequence' else {0: 'batch'}}
+    axes = {n: {0: 'batch', 1: 'sequence'} for n in names} | {'logits': {0: 'batch', 1: 'sequence'} if m.head.per_token else {0: 'batch'}}
     wrapper = _Logits(m, names).eval()              # eval: the exporter leaves the module in the mode it found it in
     with torch.no_grad(): expected = wrapper(*inputs).numpy()
     def write(tmp:Path):
@@ -113,7 +113,7 @@ class OnnxModel(nn.Module):
         self.session = _session(ort, self.path/self.onnx['file'], providers, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.task, self.config = cfg['ftbook_task'], cfg
-        self.labels = LabelSet([cfg['id2label'][str(i)] for i in range(len(cfg['id2label']))]) if self.task != 'span' else None
+        self.labels = LabelSet([cfg['id2label'][str(i)] for i in range(len(cfg['id2label']))]) if HEADS[self.task].labelled else None
 
     @classmethod
     def from_pretrained(cls, path:str|Path, # a folder written by `export_onnx`

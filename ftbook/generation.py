@@ -23,10 +23,10 @@ from .core import autocast, default_decoder_path
 from .data import _hub_corpus, _json_lines, _lines, _local_corpus, _read_text, entity_spans
 from .losses import softmax_ce
 from .models import TaskOutput, _save_merged, _write_files, has_lora
-from .tasks import Task, register
+from .tasks import ModelKind, Task, register
 
 # %% auto #0
-__all__ = ['ROLES', 'DIALOGSUM_SYSTEM', 'SCORERS', 'ROUGE_TYPES', 'GENERATION', 'GenerationExample', 'read_generation',
+__all__ = ['ROLES', 'DIALOGSUM_SYSTEM', 'SCORERS', 'ROUGE_TYPES', 'DECODER', 'GENERATION', 'GenerationExample', 'read_generation',
            'load_dialogsum', 'load_decoder_tokenizer', 'encode_example', 'GenerationDataset', 'CausalLM',
            'PaddingFreeCollator', 'padding_free', 'next_token_probs', 'generate', 'generate_scored', 'entity_answer',
            'parse_entities', 'answer_kind', 'tagged_answer', 'read_tagged', 'tagged_kind', 'entity_scores',
@@ -577,6 +577,10 @@ def _answers(items:Sequence[GenerationExample], predicted:Sequence[str])->str:
 def _new_decoder(path, task, labels, label_smoothing:float=0.0)->CausalLM:
     return CausalLM.from_base(path, label_smoothing=label_smoothing)
 
+# a pretrained decoder that writes its answers, fine-tuned with LoRA; prompt and answer within 512 tokens, no windows
+DECODER = ModelKind('decoder', base=default_decoder_path, new=_new_decoder, tokenizer=load_decoder_tokenizer, max_length=512,
+                    stride=None, lora=True, padding_free=padding_free)
+
 # generation: a decoder fine-tuned on answers to prompts, scored by its loss and by exact match (and entity F1, ROUGE, chrF or
 # BLEU: the dataset's scorer) of generated answers against the completion and any further references
 GENERATION = register(Task(
@@ -587,5 +591,4 @@ GENERATION = register(Task(
     inputs=lambda texts: ([GenerationExample(t, None, f'input {i}') for i, t in enumerate(texts)], None),
     results=lambda ds, context, generated, labels: [dict(prompt=e.prompt, generated=g) for e, g in zip(ds.examples, generated)],
     write=_answers, file_format='jsonl', generate=_generate_texts, loss_metrics=lambda loss: dict(perplexity=math.exp(min(loss, 700))),
-    options=('truncation', 'template', 'scorer', 'max_new_tokens'), base=default_decoder_path, new_model=_new_decoder,
-    tokenizer=load_decoder_tokenizer, max_length=512, stride=None, lora=True, padding_free=padding_free))
+    options=('truncation', 'template', 'scorer', 'max_new_tokens'), model=DECODER))

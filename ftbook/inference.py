@@ -16,10 +16,10 @@ from .core import get_device, get_precision
 from .data import load_tokenizer
 from .models import TaskModel
 from .tasks import get_task, probabilities
-from .generation import CausalLM
+from .generation import DECODER, CausalLM
 from .qa import QA  # the qa task, registered when its module loads
 from .deploy import OnnxModel
-from .train import checkpoints, forward_all
+from .runs import checkpoints
 
 # %% auto #0
 __all__ = ['model_dir', 'load_model', 'Predictor']
@@ -44,7 +44,7 @@ def load_model(path:str|Path, # a run folder or a model folder
     cfg = json.loads((path/'config.json').read_text())
     if cfg.get('ftbook_onnx'): return OnnxModel.from_pretrained(path), load_tokenizer(path)   # deployment chapter
     archs = cfg.get('architectures') or []
-    if any(a.endswith('ForCausalLM') for a in archs): return CausalLM.from_pretrained(path), get_task('generation').tokenizer(path)
+    if any(a.endswith('ForCausalLM') for a in archs): return CausalLM.from_pretrained(path), DECODER.tokenizer(path)
     return TaskModel.from_pretrained(path), load_tokenizer(path)
 
 # %% ../nbs/06_inference.ipynb #95f4efec
@@ -76,9 +76,8 @@ class Predictor:
         "One result per input: words, tags, per-word scores and entities (token models), label and scores (sequence models), or the generated text (decoders)."
         task = get_task(self.model)
         items, context = task.inputs(texts)
-        ds = task.dataset(items, self.tokenizer, None, max_length=self.max_length or task.max_length,
-                          stride=task.stride if self.stride is None else self.stride,
+        ds = task.dataset(items, self.tokenizer, None, max_length=self.max_length or task.model.max_length,
+                          stride=task.model.stride if self.stride is None else self.stride,
                           **{k: v for k, v in self.decoding.items() if k in task.options})
-        if task.generate is not None: outputs = task.generate(self.model, ds, self.bs, self.precision, **self.decoding)
-        else: outputs, _ = forward_all(self.model, ds, task.predict_keep or probabilities, self.bs, self.precision)
+        outputs, _ = task.outputs(self.model, ds, self.bs, self.precision, results=True, loss=False, **self.decoding)
         return task.results(ds, context, outputs, self.model.labels)

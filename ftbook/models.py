@@ -23,13 +23,50 @@ from .data import LabelSet
 from .losses import softmax_ce
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'SEQUENCE_HEAD_STYLES', 'HEAD_CLASSES', 'FREEZE', 'TokenClassificationHead',
+__all__ = ['ACTIVATIONS', 'SEQUENCE_HEAD_STYLES', 'HEAD_CLASSES', 'HEADS', 'FREEZE', 'TaskHead', 'TokenClassificationHead',
            'SequenceClassificationHead', 'SpanHead', 'TaskOutput', 'TaskModel', 'has_lora', 'saved_task',
            'read_weights', 'load_weights', 'layer_of', 'num_layers', 'parameter_counts', 'freeze', 'param_groups',
            'add_lora', 'merged_copy', 'save_adapter', 'load_adapter', 'model_state', 'load_model_state']
 
 # %% ../nbs/03_models.ipynb #2684a4b7
-class TokenClassificationHead(nn.Module):
+class TaskHead(nn.Module):
+    "What every head says about itself, so that `TaskModel`, saving, loading and export ask the head rather than its name."
+    name = 'token'        # the head's name: `TaskModel.task`, `HEADS`' key, the tasks chapter's `Task.head`
+    labelled = True       # does it predict labels from a `LabelSet` (a span head predicts positions)?
+    per_token = True      # logits for every token (batch, tokens, ...), or one row per input (batch, labels)
+    out_name = 'classifier'  # its last layer, one row per label (what `TaskModel.extend_labels` grows)
+
+    @classmethod
+    def build(cls, hidden_size:int, # the encoder's hidden size
+              labels, # the `LabelSet` (None for a head without labels)
+              dropout:float, # head dropout
+              config, # the encoder's configuration (its `model_type` picks a style)
+              pooling:str='cls', # what a sequence head pools
+              pooler=None, # the encoder's pretrained pooler, if it had one
+             )->TaskHead:
+        "A new head of this kind for an encoder."
+        return cls(hidden_size, len(labels), dropout)
+
+    def loss(self, logits:torch.Tensor, # what `forward` returned
+             labels:torch.Tensor|None=None, # a label per token (-100 ignored) or per input
+             start_positions:torch.Tensor|None=None, # a span head's answer start per input
+             end_positions:torch.Tensor|None=None, # and its end
+             **kw, # `softmax_ce`'s weight and label_smoothing
+            )->torch.Tensor|None:
+        "The head's training loss (None without targets): cross-entropy over the labels."
+        return None if labels is None else softmax_ce(logits, labels, **kw)
+
+    def hf_names(self, encoder:PreTrainedModel, # the encoder the head sits on
+                )->dict[str, str]:
+        "Names of the head's weights in `transformers`' model class for the same task, keyed by ftbook's names."
+        return {f'head.{self.out_name}.{p}': f'{self.out_name}.{p}' for p in ('weight', 'bias')}
+
+    def rebuilt(self, encoder:PreTrainedModel, # the encoder the head sits on
+               )->bool:
+        "Does `transformers`' class for the task build exactly this head on this encoder?"
+        return encoder.config.model_type in HEAD_CLASSES[self.name]
+
+class TokenClassificationHead(TaskHead):
     "Dropout and one linear layer at every position: logits of shape (batch, tokens, num_labels)."
     def __init__(self, hidden_size:int, # the encoder's hidden size
                  num_labels:int, # K, the number of tags
@@ -47,8 +84,9 @@ class TokenClassificationHead(nn.Module):
 # %% ../nbs/03_models.ipynb #c9379fa3
 ACTIVATIONS = {'tanh': nn.Tanh, 'relu': nn.ReLU, 'gelu': nn.GELU}  # names a head's hidden activation may take
 
-class SequenceClassificationHead(nn.Module):
+class SequenceClassificationHead(TaskHead):
     "Pool the sequence to one vector, then (dropout) dense, activation, dropout, linear: logits (batch, num_labels)."
+    name, per_token, out_name = 'sequence', False, 'out'
     def __init__(self, hidden_size:int, # the encoder's hidden size
                  num_labels:int, # K, the number of classes
                  dropout:float=0.1, # dropout probability
@@ -80,9 +118,39 @@ class SequenceClassificationHead(nn.Module):
         if self.dropout_first: x = self.dropout(x)
         return self.out(self.dropout(self.act(self.dense(x))))
 
+    @classmethod
+    def build(cls, hidden_size:int, # the encoder's hidden size
+              labels, # the `LabelSet`
+              dropout:float, # head dropout
+              config, # the encoder's configuration: its `model_type` picks the style (`SEQUENCE_HEAD_STYLES`)
+              pooling:str='cls', # 'cls' or 'mean'
+              pooler=None, # the encoder's pretrained pooler: BERT's becomes the head's dense layer
+             )->SequenceClassificationHead:
+        "The head in the style of `transformers`' class for this encoder (RoBERTa's for others), BERT's pooler reused."
+        dropout_first, act, dense, _ = SEQUENCE_HEAD_STYLES.get(config.model_type, SEQUENCE_HEAD_STYLES['roberta'])
+        head = cls(hidden_size, len(labels), dropout, pooling, act, dropout_first)
+        if pooler is not None and config.model_type in SEQUENCE_HEAD_STYLES and dense.endswith('pooler.dense'):
+            head.dense.load_state_dict(pooler.dense.state_dict())
+        return head
+
+    def hf_names(self, encoder:PreTrainedModel, # the encoder the head sits on
+                )->dict[str, str]:
+        "Names of the dense and output layers in `transformers`' class for this encoder (ftbook's own where it has none)."
+        style = SEQUENCE_HEAD_STYLES.get(encoder.config.model_type)
+        dense, out = (style[2], style[3]) if style else ('ftbook_head.dense', 'ftbook_head.out')
+        dense = dense.format(prefix=encoder.base_model_prefix)
+        return {f'head.{ours}.{p}': f'{theirs}.{p}' for ours, theirs in (('dense', dense), ('out', out)) for p in ('weight', 'bias')}
+
+    def rebuilt(self, encoder:PreTrainedModel, # the encoder the head sits on
+               )->bool:
+        "Only [CLS] pooling in a style `SEQUENCE_HEAD_STYLES` knows is `transformers`' own head."
+        return super().rebuilt(encoder) and self.pooling == 'cls' and encoder.config.model_type in SEQUENCE_HEAD_STYLES
+
+
 # %% ../nbs/03_models.ipynb #3e040b3c
-class SpanHead(nn.Module):
+class SpanHead(TaskHead):
     "One linear layer giving start and end scores at every position: logits (batch, tokens, 2)."
+    name, labelled, out_name = 'span', False, 'qa_outputs'
     def __init__(self, hidden_size:int, # the encoder's hidden size
                 ):
         super().__init__()
@@ -93,6 +161,29 @@ class SpanHead(nn.Module):
                )->torch.Tensor:
         "Start and end logits for every token (batch, tokens, 2)."
         return self.qa_outputs(hidden)
+
+    @classmethod
+    def build(cls, hidden_size:int, # the encoder's hidden size
+              labels=None, # unused: a span head has no labels
+              dropout:float=0.0, # unused: transformers' QA head has no dropout
+              config=None, # unused
+              pooling:str='cls', # unused
+              pooler=None, # unused
+             )->SpanHead:
+        "A new span head."
+        return cls(hidden_size)
+
+    def loss(self, logits:torch.Tensor, # (batch, tokens, 2)
+             labels:torch.Tensor|None=None, # unused
+             start_positions:torch.Tensor|None=None, # the answer's first token per input
+             end_positions:torch.Tensor|None=None, # its last token
+             **kw, # `softmax_ce`'s weight and label_smoothing
+            )->torch.Tensor|None:
+        "The mean of the start and end positions' cross-entropies, as `transformers`' QA models compute it."
+        if start_positions is None: return None
+        start, end = logits.unbind(-1)
+        return (softmax_ce(start, start_positions, **kw) + softmax_ce(end, end_positions, **kw)) / 2
+
 
 # %% ../nbs/03_models.ipynb #7a62137d
 # model_type: (dropout before dense, activation, transformers' name of the dense layer, of the output layer)
@@ -107,6 +198,7 @@ SEQUENCE_HEAD_STYLES = {
 # head ('token', 'sequence', 'span') -> transformers' map of model types to their `*For*` class names, for parity and loading
 HEAD_CLASSES = {'token': MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES, 'sequence': MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
          'span': MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES}
+HEADS = {h.name: h for h in (TokenClassificationHead, SequenceClassificationHead, SpanHead)}  # the head classes, by name
 
 @dataclass
 class TaskOutput:
@@ -133,20 +225,14 @@ class TaskModel(nn.Module):
                  label_smoothing:float=0.0, # loss label smoothing
                 ):
         super().__init__()
-        if task not in HEAD_CLASSES: raise ValueError(f"task must be one of {list(HEAD_CLASSES)}, got {task!r}.")
-        if task != 'span' and labels is None: raise ValueError(f"A {task} classification model needs labels=LabelSet(...).")
+        if task not in HEADS: raise ValueError(f"task must be one of {list(HEADS)}, got {task!r}.")
+        if HEADS[task].labelled and labels is None: raise ValueError(f"A {task} classification model needs labels=LabelSet(...).")
         self.encoder, self.task, self.labels, self.pooling, self.label_smoothing = encoder, task, labels, pooling, label_smoothing
         cfg, hidden = encoder.config, encoder.config.hidden_size if hasattr(encoder.config, 'hidden_size') else encoder.config.dim
         p = _dropout_of(cfg) if dropout is None else dropout
         pooler = getattr(encoder, 'pooler', None)
         if pooler is not None: encoder.pooler = None          # see above: reused or dropped, never left unused
-        if task == 'token': self.head = TokenClassificationHead(hidden, len(labels), p)
-        elif task == 'span': self.head = SpanHead(hidden)
-        else:
-            dropout_first, act, _, _ = SEQUENCE_HEAD_STYLES.get(cfg.model_type, SEQUENCE_HEAD_STYLES['roberta'])
-            self.head = SequenceClassificationHead(hidden, len(labels), p, pooling, act, dropout_first)
-        if task == 'sequence' and pooler is not None and SEQUENCE_HEAD_STYLES.get(cfg.model_type, ('',) * 4)[2].endswith('pooler.dense'):
-            self.head.dense.load_state_dict(pooler.dense.state_dict())
+        self.head = HEADS[task].build(hidden, labels, p, cfg, pooling, pooler)
         self.register_buffer('class_weights', None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float))
         self._takes_token_types = 'token_type_ids' in inspect.signature(encoder.forward).parameters
 
@@ -171,14 +257,8 @@ class TaskModel(nn.Module):
         if token_type_ids is not None and self._takes_token_types: kw['token_type_ids'] = token_type_ids
         hidden = self.encoder(**kw).last_hidden_state
         logits = self.head(hidden, attention_mask)
-        loss_kw = dict(weight=self.class_weights, label_smoothing=self.label_smoothing)
-        if self.task == 'span':
-            loss = None
-            if start_positions is not None:
-                start, end = logits.unbind(-1)
-                loss = (softmax_ce(start, start_positions, **loss_kw) + softmax_ce(end, end_positions, **loss_kw)) / 2
-            return TaskOutput(logits, loss)
-        return TaskOutput(logits, None if labels is None else softmax_ce(logits, labels, **loss_kw))
+        return TaskOutput(logits, self.head.loss(logits, labels, start_positions, end_positions, weight=self.class_weights,
+                                                 label_smoothing=self.label_smoothing))
 
     def check_labels(self, labels:LabelSet, # the labels of the data about to be used
                     ):
@@ -194,17 +274,11 @@ class TaskModel(nn.Module):
 # %% ../nbs/03_models.ipynb #d637891f
 def _hf_head_names(model:TaskModel)->dict[str, str]:
     "Names of the head's weights in `transformers`' model class for the same task, keyed by ftbook's names."
-    if model.task == 'token': return {f'head.classifier.{p}': f'classifier.{p}' for p in ('weight', 'bias')}
-    if model.task == 'span': return {f'head.qa_outputs.{p}': f'qa_outputs.{p}' for p in ('weight', 'bias')}
-    style = SEQUENCE_HEAD_STYLES.get(model.encoder.config.model_type)
-    dense, out = (style[2], style[3]) if style else ('ftbook_head.dense', 'ftbook_head.out')
-    dense = dense.format(prefix=model.encoder.base_model_prefix)
-    return {f'head.{ours}.{p}': f'{theirs}.{p}' for ours, theirs in (('dense', dense), ('out', out)) for p in ('weight', 'bias')}
+    return model.head.hf_names(model.encoder)
 
 def _compatible(model:TaskModel)->bool:
     "Does `transformers`' Auto class for the task rebuild exactly this model?"
-    if model.encoder.config.model_type not in HEAD_CLASSES[model.task]: return False
-    return model.task != 'sequence' or (model.pooling == 'cls' and model.encoder.config.model_type in SEQUENCE_HEAD_STYLES)
+    return model.head.rebuilt(model.encoder)
 
 # %% ../nbs/03_models.ipynb #6c36b42e
 def _inner(model)->str:
@@ -326,7 +400,7 @@ def from_pretrained(cls:TaskModel, path:str|Path, # a folder saved by `TaskModel
     task = _task_of(cfg)
     if task is None: raise ValueError(f"{path}: config.json names no token, sequence or span model ({cfg.architectures}); "
                                       "to start from a plain encoder use TaskModel.from_encoder.")
-    labels = LabelSet([cfg.id2label[i] for i in range(len(cfg.id2label))]) if task != 'span' else None
+    labels = LabelSet([cfg.id2label[i] for i in range(len(cfg.id2label))]) if HEADS[task].labelled else None
     model = cls(AutoModel.from_config(cfg), task, labels, pooling=getattr(cfg, 'ftbook_pooling', 'cls'), **kwargs)
     return load_weights(model, read_weights(path), path)
 
@@ -335,13 +409,13 @@ def from_pretrained(cls:TaskModel, path:str|Path, # a folder saved by `TaskModel
 def extend_labels(self:TaskModel, labels:LabelSet, # the labels to predict from now on: the model's, and any new ones
                  )->list[str]:
     "Add the labels of `labels` the model lacks after its own, growing the head: old labels keep their ids and their rows, new rows start as a new head's would. Returns the labels added."
-    if self.task == 'span': raise ValueError("A span model has no labels to extend.")
+    if not self.head.labelled: raise ValueError(f"A {self.task} model has no labels to extend.")
     added = [l for l in labels if l not in self.labels.label2id]
     if not added: return []
     if self.class_weights is not None and len(self.class_weights) != len(self.labels) + len(added):
         raise ValueError(f"The class weights hold {len(self.class_weights)} values, not one per label of the extended model "
                          f"({len(self.labels) + len(added)}): set model.class_weights to None, or to weights for every label, first.")
-    name = 'classifier' if self.task == 'token' else 'out'    # the head's last layer: one row per label
+    name = self.head.out_name    # the head's last layer: one row per label
     old, n = getattr(self.head, name), len(self.labels)
     new = nn.Linear(old.in_features, n + len(added)).to(old.weight.device, old.weight.dtype)
     with torch.no_grad(): new.weight[:n], new.bias[:n] = old.weight, old.bias

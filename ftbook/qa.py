@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/qa.html.md"""
 
 # %% ../nbs/04c_qa.ipynb #4c000003
 from __future__ import annotations
-import collections, json, re, string, warnings
+import collections, dataclasses, json, re, string, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from .data import _hub_corpus, _json_lines, _local_corpus, _read_text
-from .tasks import Task, register
+from .tasks import ENCODER, Task, register
 
 # %% auto #0
 __all__ = ['QA', 'SQUAD_FILES', 'QAExample', 'read_squad', 'QADataset', 'span_logits', 'best_answers', 'normalize_answer',
@@ -303,7 +303,8 @@ QA = register(Task(
     label_set=lambda items: None, dataset=QADataset, keep=span_logits, decode=lambda ds, kept, labels: best_answers(ds, kept),
     gold=lambda ds: [[a for a, _ in e.answers] for e in ds.examples], score=lambda gold, pred, ds: squad_scores(gold, pred),
     report=format_squad_report, metric='f1', inputs=_questions, results=_results, write=_answer_lines, file_format='jsonl',
-    max_length=384, stride=128, options=('max_answer_length', 'n_best', 'null_threshold'), predict_keep=span_logits))
+    model=dataclasses.replace(ENCODER, max_length=384, stride=128), options=('max_answer_length', 'n_best', 'null_threshold'), predict_keep=span_logits,
+    request=('questions',)))
 
 # %% ../nbs/04c_qa.ipynb #4c000042
 SQUAD_FILES = {'train': 'train-v1.1.json', 'valid': 'dev-v1.1.json'}   # the official files, by split, under $FTBOOK_DATA/squad

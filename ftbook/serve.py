@@ -27,7 +27,7 @@ from . import __version__
 from .deploy import OnnxModel
 from .generation import GenerationDataset, GenerationExample, _sampling, _seeded, generate
 from .inference import Predictor, load_model, model_dir
-from .tasks import get_task
+from .tasks import TASKS, get_task
 from .core import autocast
 
 _log = logging.getLogger('ftbook.serve')
@@ -282,7 +282,7 @@ class ModelServer:
         labels = getattr(self.model, 'labels', None)
         return dict(task=self.task.name, head=self.task.head, model=self.name, path=str(self.path),
                     format='onnx' if isinstance(self.model, OnnxModel) else 'pytorch', device=str(self.predictor.device),
-                    labels=None if labels is None else list(labels.labels), max_length=self.context or self.task.max_length,
+                    labels=None if labels is None else list(labels.labels), max_length=self.context or self.task.model.max_length,
                     limits={k: v for k, v in dataclasses.asdict(self.cfg).items() if k not in ('api_key', 'name')},
                     batches=dict(count=self.batcher.batches, inputs=self.batcher.inputs))
 
@@ -305,10 +305,9 @@ class ModelServer:
         if len(given) != 1:
             raise RequestError(given[1] if given else None, f"give exactly one of {', '.join(_INPUTS)}; got {', '.join(given) or 'none'}.")
         field, t = given[0], self.task
-        if (field == 'questions') != (t.name == 'qa'):
-            raise RequestError(field, "a question-answering model reads questions: [{\"question\": ..., \"context\": ...}]." if t.name == 'qa'
-                               else f"questions are for question-answering models; this is a {t.name} model: send text or texts.")
-        if field == 'words' and t.head != 'token': raise RequestError(field, f"words are for NER models; this is a {t.name} model: send text or texts.")
+        if field not in t.request:          # what the task's `inputs` read (tasks chapter)
+            readers = ' and '.join(x.name for x in TASKS.values() if field in x.request) or 'no'
+            raise RequestError(field, f"{field} are for {readers} models; this is a {t.name} model: send {' or '.join(t.request)}.")
         if req.max_new_tokens is not None and not self.generates: raise RequestError('max_new_tokens', f"is for decoders; this is a {t.name} model.")
         value = getattr(req, field)
         inputs = [value] if field == 'text' else [q.model_dump(exclude_none=True) for q in value] if field == 'questions' else list(value)
@@ -445,6 +444,36 @@ async def _events(server:ModelServer, req, prompt:list[int], n:int, chat:bool):
         yield _sse('[DONE]')
     finally: stop.set()          # a client that went away stops the generation at its next token
 
+def _openai_routes(api:APIRouter, server:ModelServer):
+    "OpenAI's routes for a decoder: chat completions, completions (both streamed on request) and the model list."
+    cfg = server.cfg
+    async def complete(req, prompts:list, chat:bool):
+        n = server._max_tokens(req.max_completion_tokens or req.max_tokens if chat else req.max_tokens)
+        field, _ = 'messages' if chat else 'prompt', req.stops()
+        ids = [server.prompt(p, field if len(prompts) == 1 else f'{field}[{i}]', n) for i, p in enumerate(prompts)]
+        if req.stream:
+            if len(ids) > 1: raise RequestError('stream', "streams one prompt at a time: send the prompts in separate requests.")
+            return StreamingResponse(_events(server, req, ids[0], n, chat), media_type='text/event-stream',
+                                     headers={'Cache-Control': 'no-cache'})
+        alone = uuid.uuid4().hex if req.temperature > 0 and req.seed is not None else None   # a seeded sample is run alone: it reproduces
+        new = await server.batcher.submit(('generate', n, req.temperature, req.top_p, req.seed, alone), ids)
+        return _completion(server, req, ids, [server.tok.decode(t, skip_special_tokens=True) for t in new], new, n, chat)
+
+    @api.post('/v1/chat/completions', summary="OpenAI's chat completions (stream: server-sent events)")
+    async def chat(req:ChatRequest):
+        return await complete(req, [[dict(role='system' if m.role == 'developer' else m.role, content=_text(m.content))
+                                     for m in req.messages]], chat=True)
+
+    @api.post('/v1/completions', summary="OpenAI's completions: the prompt continued, no chat template")
+    async def completions(req:CompletionRequest):
+        prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
+        if not prompts: raise RequestError('prompt', "is empty: give a text or a list of texts.")
+        if len(prompts) > cfg.max_texts: raise RequestError('prompt', f"has {len(prompts)} prompts; the limit is {cfg.max_texts} (--max-texts).")
+        return await complete(req, prompts, chat=False)
+
+    @api.get('/v1/models', summary='The one model this server has')
+    async def models(): return dict(object='list', data=[dict(id=server.name, object='model', created=0, owned_by='ftbook')])
+
 def create_app(path:str|Path, # a run folder or a model folder (PyTorch or ONNX)
                cfg:ServeConfig|None=None, # limits, batching and the API key
                device:str='auto', # where the model runs
@@ -477,33 +506,7 @@ def create_app(path:str|Path, # a run folder or a model folder (PyTorch or ONNX)
         key, inputs = server.predict_inputs(req)
         return dict(results=await server.batcher.submit(key, inputs))
 
-    if server.generates:
-        async def complete(req, prompts:list, chat:bool):
-            n = server._max_tokens(req.max_completion_tokens or req.max_tokens if chat else req.max_tokens)
-            field, _ = 'messages' if chat else 'prompt', req.stops()
-            ids = [server.prompt(p, field if len(prompts) == 1 else f'{field}[{i}]', n) for i, p in enumerate(prompts)]
-            if req.stream:
-                if len(ids) > 1: raise RequestError('stream', "streams one prompt at a time: send the prompts in separate requests.")
-                return StreamingResponse(_events(server, req, ids[0], n, chat), media_type='text/event-stream',
-                                         headers={'Cache-Control': 'no-cache'})
-            alone = uuid.uuid4().hex if req.temperature > 0 and req.seed is not None else None   # a seeded sample is run alone: it reproduces
-            new = await server.batcher.submit(('generate', n, req.temperature, req.top_p, req.seed, alone), ids)
-            return _completion(server, req, ids, [server.tok.decode(t, skip_special_tokens=True) for t in new], new, n, chat)
-
-        @api.post('/v1/chat/completions', summary="OpenAI's chat completions (stream: server-sent events)")
-        async def chat(req:ChatRequest):
-            return await complete(req, [[dict(role='system' if m.role == 'developer' else m.role, content=_text(m.content))
-                                         for m in req.messages]], chat=True)
-
-        @api.post('/v1/completions', summary="OpenAI's completions: the prompt continued, no chat template")
-        async def completions(req:CompletionRequest):
-            prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
-            if not prompts: raise RequestError('prompt', "is empty: give a text or a list of texts.")
-            if len(prompts) > cfg.max_texts: raise RequestError('prompt', f"has {len(prompts)} prompts; the limit is {cfg.max_texts} (--max-texts).")
-            return await complete(req, prompts, chat=False)
-
-        @api.get('/v1/models', summary='The one model this server has')
-        async def models(): return dict(object='list', data=[dict(id=server.name, object='model', created=0, owned_by='ftbook')])
+    if server.generates: _openai_routes(api, server)
     app.include_router(api)
     return app
 

@@ -6,21 +6,23 @@ Docs: https://ftbook.github.io/ftbook/tasks.html.md"""
 
 # %% ../nbs/04a_tasks.ipynb #1c89c33e
 from __future__ import annotations
-import collections, dataclasses
+import collections, dataclasses, math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
+from torch.utils.data import DataLoader
 
-from .core import default_encoder_path
-from .data import (Collator, LabelSet, TaggedSentence, TextClassificationDataset, TextExample, TokenClassificationDataset,
+from .core import autocast, default_encoder_path
+from .data import (Collator, LabelSet, LengthGroupedSampler, TaggedSentence, TextClassificationDataset, TextExample, TokenClassificationDataset,
                          default_ner_data, entity_spans, from_iob2, iob2_tags, load_tokenizer, read_conll, read_texts,
                          split_words)
 from .models import TaskModel, saved_task
 from .metrics import classification_metrics, format_classification_report, format_ner_report, ner_metrics
 
 # %% auto #0
-__all__ = ['TASKS', 'NER', 'CLASSIFICATION', 'Task', 'register', 'get_task', 'conll_lines', 'probabilities']
+__all__ = ['ENCODER', 'TASKS', 'NER', 'CLASSIFICATION', 'ModelKind', 'Task', 'register', 'get_task', 'conll_lines',
+           'probabilities', 'forward_all']
 
 # %% ../nbs/04a_tasks.ipynb #a525c9df
 def _task_model(path, # hub name or folder of a pretrained encoder, or a folder fine-tuned with the task's head
@@ -33,6 +35,21 @@ def _task_model(path, # hub name or folder of a pretrained encoder, or a folder 
     model = TaskModel.from_pretrained(path, **options)
     if labels is not None: model.extend_labels(labels)
     return model
+
+@dataclass(frozen=True)
+class ModelKind:
+    "The kind of model a task fine-tunes, shared by the tasks that fine-tune it: where it starts, how a new one is made, its tokenizer, its input size and its training defaults."
+    name: str                             # 'encoder' (a `TaskModel`: a pretrained encoder with a head) or 'decoder' (a `CausalLM`)
+    base: Callable = default_encoder_path # base() -> the packaged pretrained model, when none is named
+    new: Callable = _task_model           # new(path, task, labels, **options) -> a model to fine-tune for `task`
+    tokenizer: Callable = load_tokenizer  # tokenizer(path) -> the tokenizer of a pretrained or fine-tuned model
+    max_length: int = 128                 # tokens per input when none is given (a window for encoders; prompt and answer for decoders)
+    stride: int | None = 32               # tokens shared by neighbouring windows when none is given; None: no windows (`--stride` refused)
+    lora: bool = False                    # fine-tune with LoRA adapters unless told otherwise (`TrainConfig.lora`)
+    padding_free: Callable | None = None  # padding_free(model, dataset) -> a collator of batches without padding, once it has checked
+                                          # that `model` keeps packed examples apart (`TrainConfig.padding_free`; None: it pads)
+
+ENCODER = ModelKind('encoder')  # a pretrained encoder with a new task head, 128-token windows sharing 32, fine-tuned in full
 
 @dataclass(frozen=True)
 class Task:
@@ -56,18 +73,29 @@ class Task:
     default_data: Callable | None = None  # default_data(seed) -> (train, valid) when no file is given
     collator: type = Collator  # pads items into a batch
     generate: Callable | None = None  # generate(model, dataset, bs, precision, **decoding) -> one output per item, for tasks
-                                      # whose predictions are generated rather than read off one forward pass
+                                      # whose predictions are written token by token rather than read off one forward pass
     loss_metrics: Callable | None = None  # loss_metrics(loss) -> metrics computed from the mean loss (a perplexity)
     options: tuple = ()        # the dataset's other options; the command's flags of the same names set them
-    base: Callable = default_encoder_path  # base() -> the packaged pretrained model, when none is named
-    new_model: Callable = _task_model      # new_model(path, task, labels, **options) -> a model to fine-tune, its head new
-    tokenizer: Callable = load_tokenizer   # tokenizer(path) -> the tokenizer of a pretrained or fine-tuned model
-    max_length: int = 128      # tokens per input when none is given (a window for encoders; prompt and answer for decoders)
-    stride: int | None = 32    # tokens shared by neighbouring windows when none is given; None: no windows (`--stride` refused)
-    lora: bool = False         # fine-tune with LoRA adapters unless told otherwise (`TrainConfig.lora`)
-    padding_free: Callable | None = None  # padding_free(model, dataset) -> a collator of batches without padding, once it has checked
-                                          # that `model` keeps packed examples apart (`TrainConfig.padding_free`; None: the task has none)
+    request: tuple = ('text', 'texts')  # the fields of a server's /predict request that `inputs` reads (serving chapter)
+    model: ModelKind = ENCODER # the kind of model it fine-tunes: its base, how a new one is made, tokenizer, input size, LoRA
     predict_keep: Callable | None = None  # predict_keep(logits) -> what `Predictor` keeps of a batch for `results` (None: `probabilities`)
+
+    def outputs(self, model, # the model (a DDP wrapper is unwrapped)
+                dataset, # a dataset of this task, labelled or not
+                bs:int=64, # items per batch (prompts per `generate` call)
+                precision:str='fp32', # 'fp32', 'bf16' or 'fp16'
+                results:bool=False, # keep what `results` reads (`predict_keep`, else `probabilities`) rather than what `decode` reads (`keep`)
+                loss:bool=True, # also the mean loss of labelled items (a generating task needs a forward pass of its own for it)
+                accelerator=None, # an `Accelerator`, for several processes: each runs a share, all get everything
+                pad_to_multiple_of:int|None=None, # None: 8 on GPUs, no rounding on CPUs
+                **decoding, # a generating task's options (max_new_tokens, temperature, top_p, seed)
+               )->tuple[list, float|None]:
+        "What `model` outputs for every item of `dataset`, in dataset order, and the mean loss: the one path by which `evaluate`, `Predictor` and the command get a model's outputs."
+        if self.generate is None:
+            keep = (self.predict_keep or probabilities) if results else self.keep
+            return forward_all(model, dataset, keep, bs, precision, accelerator, pad_to_multiple_of)
+        mean = forward_all(model, dataset, None, bs, precision, accelerator, pad_to_multiple_of)[1] if loss else None
+        return self.generate(accelerator.unwrap_model(model) if accelerator else model, dataset, bs, precision, **decoding), mean
 
 TASKS = {}  # the registered tasks, by name (a dict of `Task`s)
 
@@ -147,7 +175,7 @@ NER = register(Task(
     label_set=LabelSet.from_tags, dataset=TokenClassificationDataset, keep=_tag_ids, decode=_decode_tags,
     gold=lambda ds: [s.tags for s in ds.sentences], score=lambda gold, pred, ds: ner_metrics(gold, pred),
     report=format_ner_report, metric='f1', inputs=_sentences, results=_entities, write=conll_lines, file_format='conll',
-    default_data=lambda seed: default_ner_data(seed=seed)))
+    default_data=lambda seed: default_ner_data(seed=seed), request=('text', 'texts', 'words')))
 
 # %% ../nbs/04a_tasks.ipynb #d4195197
 def _read_texts(path, labelled:bool|None=True, text_column:str|None=None, label_column:str|None=None, text_b_column:str|None=None, **_):
@@ -183,3 +211,69 @@ CLASSIFICATION = register(Task(
     keep=probabilities, decode=_decode_labels, gold=lambda ds: [e.label for e in ds.examples],
     score=lambda gold, pred, ds: classification_metrics(gold, pred, ds.labels.labels), report=format_classification_report,
     metric='accuracy', inputs=_texts, results=_labels, write=_label_table, file_format='csv'))
+
+# %% ../nbs/04a_tasks.ipynb #e567b505
+_TARGETS = ('labels', 'start_positions')   # what a labelled batch carries: labels (tags, classes), or an answer's first token (spans)
+
+def _labelled(batch:dict, class_weights:torch.Tensor|None)->float:
+    "How much a batch weighs in the loss: its labelled items (or their class weights), counted on the CPU."
+    y = next(batch[k] for k in _TARGETS if k in batch)
+    y = y[y != -100]
+    return float(len(y)) if class_weights is None else float(class_weights[y].sum())
+
+def _shard(batches:list, rank:int, world:int)->list:
+    "This process's share of `batches`, all processes getting the same number (repeats fill the last round)."
+    if world == 1: return batches
+    n = math.ceil(len(batches) / world) * world
+    return (batches + batches[:n - len(batches)])[rank::world]
+
+def _loader(dataset, batches:list, device:torch.device, pad_to_multiple_of:int|None=None, num_workers:int=0, collate=None)->DataLoader:
+    "A DataLoader over precomputed batches of `dataset`, with dynamic padding (to a multiple of 8 on GPUs unless told) or `collate`."
+    pad_id = dataset.tokenizer.pad_token_id if dataset.tokenizer.pad_token_id is not None else 0
+    multiple = pad_to_multiple_of if pad_to_multiple_of is not None else (8 if device.type == 'cuda' else None)
+    collate = collate or get_task(dataset).collator(pad_id, multiple)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
+                      pin_memory=device.type == 'cuda', generator=torch.Generator())
+def _gather(acc, idx:torch.Tensor, kept:torch.Tensor)->tuple[torch.Tensor, torch.Tensor]:
+    "Indices and kept outputs from every process (padded to common shapes; padding index -1)."
+    if acc is None or acc.num_processes == 1: return idx, kept
+    idx = acc.pad_across_processes(idx, dim=0, pad_index=-1)
+    for d in range(kept.dim()): kept = acc.pad_across_processes(kept, dim=d, pad_index=-100)
+    return acc.gather(idx), acc.gather(kept)
+
+def _device_of(model:torch.nn.Module)->torch.device:
+    "Where the model's weights are; the CPU for a model without torch weights (an ONNX Runtime session, deployment chapter)."
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device('cpu')
+
+def forward_all(model:torch.nn.Module, # the model (a DDP wrapper is unwrapped); put in eval mode for the call
+                dataset, # any dataset of a registered task, labelled or not
+                keep, # keep(logits) -> what to keep of a batch, one row per item (moved to the CPU); None: the loss alone
+                bs:int=64, # items per batch
+                precision:str='fp32', # 'fp32', 'bf16' or 'fp16'
+                accelerator=None, # an `Accelerator`, for several processes: each runs a share, all get everything
+                pad_to_multiple_of:int|None=None, # None: 8 on GPUs, no rounding on CPUs
+               )->tuple[list[torch.Tensor], float|None]:
+    "`keep(logits)` of every item of `dataset` in dataset order, and the mean loss over labelled items (None without labels)."
+    model = accelerator.unwrap_model(model) if accelerator else model
+    device = _device_of(model)
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    batches = _shard(LengthGroupedSampler(dataset.lengths, bs, shuffle=False).batches(), rank, world)
+    was_training, found = model.training, {}
+    model.eval()
+    loss_sum, weight = torch.zeros((), device=device), torch.zeros((), device=device)
+    with torch.no_grad():
+        for batch in _loader(dataset, batches, device, pad_to_multiple_of):
+            idx = batch.pop('index').to(device)
+            w = _labelled(batch, None) if any(k in batch for k in _TARGETS) else 0.0
+            with autocast(device, precision): out = model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
+            if out.loss is not None: loss_sum += out.loss.float() * w; weight += w
+            idx, kept = _gather(accelerator, idx, keep(out.logits) if keep is not None else idx.new_zeros(len(idx)))
+            for i, k in zip(idx.tolist(), kept.cpu()):
+                if i >= 0: found[i] = k
+    if world > 1: loss_sum, weight = accelerator.reduce(loss_sum, 'sum'), accelerator.reduce(weight, 'sum')
+    model.train(was_training)
+    missing = [i for i in range(len(dataset)) if i not in found]
+    if missing: raise RuntimeError(f"the forward pass lost {len(missing)} items (first: {missing[0]}).")
+    return [found[i] for i in range(len(dataset))], ((loss_sum / weight).item() if float(weight) > 0 else None)
+

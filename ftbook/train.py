@@ -6,41 +6,29 @@ Docs: https://ftbook.github.io/ftbook/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #93fd8a17
 from __future__ import annotations
-import collections, contextlib, dataclasses, json, math, re, shutil, time, warnings
+import collections, contextlib, dataclasses, math, re, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from accelerate import Accelerator
-from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_scheduler
 
-from .core import (PRECISIONS, autocast, get_device, get_precision, get_rng_state, remove_partial, replace_dir,
-                         set_rng_state, set_seed, write_atomic)
+from .core import PRECISIONS, ConfigError, autocast, get_device, get_precision, set_seed
 from .data import Collator, LengthGroupedSampler
-from .models import (TaskModel, add_lora, freeze, has_lora, load_model_state, load_weights, model_state, param_groups,
-                           read_weights)
-from .tasks import get_task
+from .models import TaskModel, add_lora, freeze, has_lora, load_model_state, param_groups
+from .runs import (History, NonFiniteLossError, StepLog, Tracker, TrainState, resume_state, save_run_checkpoint, tidy_run,
+                         write_run)
+from .tasks import _device_of, _labelled, _loader, _shard, get_task   # the batches evaluation shares
 
 # %% auto #0
-__all__ = ['DEFAULT_LR', 'ENCODER_DEFAULTS', 'SCHEDULES', 'CHECKPOINT', 'RESUME_FIELDS', 'LOWER_IS_BETTER', 'ConfigError',
-           'TrainConfig', 'learning_rates', 'encoder_width', 'SparseEmbeddingGrads', 'train_step', 'make_optimizer',
-           'make_scheduler', 'forward_all', 'evaluate', 'History', 'TrainState', 'Callback', 'checkpoints',
-           'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'FitResult', 'resume_state', 'minimised',
-           'Tracker', 'StepLog', 'save_run_checkpoint', 'write_run', 'fit']
+__all__ = ['DEFAULT_LR', 'ENCODER_DEFAULTS', 'SCHEDULES', 'TrainConfig', 'learning_rates', 'encoder_width',
+           'SparseEmbeddingGrads', 'train_step', 'make_optimizer', 'make_scheduler', 'evaluate', 'Callback',
+           'FitResult', 'fit']
 
 # %% ../nbs/05_train.ipynb #fef26800
-class ConfigError(ValueError):
-    "A setting that cannot work: `field` names it, `reason` says what it must be."
-    def __init__(self, field:str, # the setting: a `TrainConfig` field or another argument's name
-                 reason:str, # what it must be, and what it was
-                ):
-        super().__init__(f"{field}: {reason}")
-        self.field, self.reason = field, reason
-
 @dataclass
 class TrainConfig:
     "Settings of a fine-tuning run; every field has a working default."
@@ -181,14 +169,6 @@ class SparseEmbeddingGrads:
         for m, _, _ in self.items: m.sparse = False
 
 # %% ../nbs/05_train.ipynb #6a7c6a8a
-_TARGETS = ('labels', 'start_positions')   # what a labelled batch carries: labels (tags, classes), or an answer's first token (spans)
-
-def _labelled(batch:dict, class_weights:torch.Tensor|None)->float:
-    "How much a batch weighs in the loss: its labelled items (or their class weights), counted on the CPU."
-    y = next(batch[k] for k in _TARGETS if k in batch)
-    y = y[y != -100]
-    return float(len(y)) if class_weights is None else float(class_weights[y].sum())
-
 def train_step(model:torch.nn.Module, # the (possibly DDP-wrapped) TaskModel, in train mode
                micro_batches:Sequence[dict], # the CPU batches of one optimizer step
                optimizer:torch.optim.Optimizer, # from `make_optimizer`
@@ -245,65 +225,7 @@ def make_scheduler(optimizer, # from `make_optimizer`
     if cfg.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {cfg.schedule!r}.")
     return get_scheduler(SCHEDULES[cfg.schedule], optimizer, int(cfg.warmup * total_steps), total_steps)
 
-# %% ../nbs/05_train.ipynb #bb722536
-def _shard(batches:list, rank:int, world:int)->list:
-    "This process's share of `batches`, all processes getting the same number (repeats fill the last round)."
-    if world == 1: return batches
-    n = math.ceil(len(batches) / world) * world
-    return (batches + batches[:n - len(batches)])[rank::world]
-
-def _loader(dataset, batches:list, device:torch.device, pad_to_multiple_of:int|None=None, num_workers:int=0, collate=None)->DataLoader:
-    "A DataLoader over precomputed batches of `dataset`, with dynamic padding (to a multiple of 8 on GPUs unless told) or `collate`."
-    pad_id = dataset.tokenizer.pad_token_id if dataset.tokenizer.pad_token_id is not None else 0
-    multiple = pad_to_multiple_of if pad_to_multiple_of is not None else (8 if device.type == 'cuda' else None)
-    collate = collate or get_task(dataset).collator(pad_id, multiple)
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
-                      pin_memory=device.type == 'cuda', generator=torch.Generator())
-
 # %% ../nbs/05_train.ipynb #bcab0ba1
-def _gather(acc:Accelerator|None, idx:torch.Tensor, kept:torch.Tensor)->tuple[torch.Tensor, torch.Tensor]:
-    "Indices and kept outputs from every process (padded to common shapes; padding index -1)."
-    if acc is None or acc.num_processes == 1: return idx, kept
-    idx = acc.pad_across_processes(idx, dim=0, pad_index=-1)
-    for d in range(kept.dim()): kept = acc.pad_across_processes(kept, dim=d, pad_index=-100)
-    return acc.gather(idx), acc.gather(kept)
-
-def _device_of(model:torch.nn.Module)->torch.device:
-    "Where the model's weights are; the CPU for a model without torch weights (an ONNX Runtime session, deployment chapter)."
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device('cpu')
-
-def forward_all(model:TaskModel, # the model (a DDP wrapper is unwrapped); put in eval mode for the call
-                dataset, # any dataset of a registered task, labelled or not
-                keep, # keep(logits) -> what to keep of a batch, one row per item (moved to the CPU); None: the loss alone
-                bs:int=64, # items per batch
-                precision:str='fp32', # 'fp32', 'bf16' or 'fp16'
-                accelerator:Accelerator|None=None, # for several processes: each runs a share, all get everything
-                pad_to_multiple_of:int|None=None, # None: 8 on GPUs, no rounding on CPUs
-               )->tuple[list[torch.Tensor], float|None]:
-    "`keep(logits)` of every item of `dataset` in dataset order, and the mean loss over labelled items (None without labels)."
-    model = accelerator.unwrap_model(model) if accelerator else model
-    device = _device_of(model)
-    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
-    batches = _shard(LengthGroupedSampler(dataset.lengths, bs, shuffle=False).batches(), rank, world)
-    was_training, found = model.training, {}
-    model.eval()
-    loss_sum, weight = torch.zeros((), device=device), torch.zeros((), device=device)
-    with torch.no_grad():
-        for batch in _loader(dataset, batches, device, pad_to_multiple_of):
-            idx = batch.pop('index').to(device)
-            w = _labelled(batch, None) if any(k in batch for k in _TARGETS) else 0.0
-            with autocast(device, precision): out = model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
-            if out.loss is not None: loss_sum += out.loss.float() * w; weight += w
-            idx, kept = _gather(accelerator, idx, keep(out.logits) if keep is not None else idx.new_zeros(len(idx)))
-            for i, k in zip(idx.tolist(), kept.cpu()):
-                if i >= 0: found[i] = k
-    if world > 1: loss_sum, weight = accelerator.reduce(loss_sum, 'sum'), accelerator.reduce(weight, 'sum')
-    model.train(was_training)
-    missing = [i for i in range(len(dataset)) if i not in found]
-    if missing: raise RuntimeError(f"the forward pass lost {len(missing)} items (first: {missing[0]}).")
-    return [found[i] for i in range(len(dataset))], ((loss_sum / weight).item() if float(weight) > 0 else None)
-
 def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
              dataset, # a labelled dataset of a registered task
              cfg:TrainConfig|None=None, # uses eval_bs, precision, pad_to_multiple_of
@@ -312,11 +234,8 @@ def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
             )->dict:
     "The task's metrics of `model` on `dataset` (word-level for tagging, text-level for classification), with the mean loss."
     cfg, task = cfg or TrainConfig(), get_task(dataset)
-    device = _device_of(accelerator.unwrap_model(model) if accelerator else model)
-    precision = get_precision(cfg.precision, device)
-    kept, loss = forward_all(model, dataset, task.keep, cfg.eval_bs, precision, accelerator, cfg.pad_to_multiple_of)
-    if task.generate is not None:    # predictions that are generated, token by token (the generation chapter)
-        kept = task.generate(accelerator.unwrap_model(model) if accelerator else model, dataset, cfg.eval_bs, precision)
+    precision = get_precision(cfg.precision, _device_of(accelerator.unwrap_model(model) if accelerator else model))
+    kept, loss = task.outputs(model, dataset, cfg.eval_bs, precision, accelerator=accelerator, pad_to_multiple_of=cfg.pad_to_multiple_of)
     pred = task.decode(dataset, kept, dataset.labels)
     metrics = task.score(task.gold(dataset), pred, dataset)
     if predictions: metrics['predictions'] = pred
@@ -325,74 +244,6 @@ def evaluate(model:TaskModel, # the model (a DDP wrapper is unwrapped)
     return metrics
 
 # %% ../nbs/05_train.ipynb #d1d1ede2
-class History:
-    "Rows of training logs ('step') and evaluations ('eval'), saved as CSV and drawn as curves."
-    def __init__(self, rows:list[dict]|None=None, # rows to start from, as a resumed run does
-                ): self.rows = list(rows or [])
-
-    def log(self, **row):
-        "Append one row: `kind` ('step' or 'eval'), `step` and the values."
-        self.rows.append(row)
-
-    @property
-    def steps(self)->list[dict]:
-        "The training-log rows."
-        return [r for r in self.rows if r['kind'] == 'step']
-
-    @property
-    def evals(self)->list[dict]:
-        "The evaluation rows."
-        return [r for r in self.rows if r['kind'] == 'eval']
-
-    def to_csv(self, path:str|Path, # the CSV file to write
-              ):
-        "Write every row, with the union of their columns."
-        cols = list(dict.fromkeys(k for r in self.rows for k in r))
-        lines = [','.join(cols)] + [','.join('' if r.get(c) is None else str(r.get(c)) for c in cols) for r in self.rows]
-        Path(path).write_text('\n'.join(lines) + '\n', encoding='utf-8')
-
-    def plot(self, metric:str='f1', # the validation metric of the right panel
-             path:str|Path|None=None, # a PNG to save the figure to
-            ):
-        "Training loss and validation loss and `metric` against the optimizer step; saved to `path` if given."
-        fig, (a1, a2) = _subplots(1, 2, figsize=(10, 3.5))
-        if self.steps: a1.plot([r['step'] for r in self.steps], [r['loss'] for r in self.steps], label='training loss')
-        ev = [r for r in self.evals if r.get('loss') is not None]
-        if ev: a1.plot([r['step'] for r in ev], [r['loss'] for r in ev], 'o-', label='validation loss')
-        a1.set(xlabel='optimizer step', title='loss'); a1.legend()
-        ev = [r for r in self.evals if r.get(metric) is not None]
-        if ev: a2.plot([r['step'] for r in ev], [r[metric] for r in ev], 'o-', color='tab:green')
-        a2.set(xlabel='optimizer step', title=f'validation {metric}', ylim=(0, 1) if metric != 'loss' else None)
-        fig.tight_layout()
-        if path is not None: fig.savefig(path, dpi=110)
-        return fig
-
-def _subplots(*args, **kwargs):
-    "matplotlib's `subplots`, imported only when a figure is drawn (the loop itself needs no matplotlib)."
-    import matplotlib.pyplot as plt
-    return plt.subplots(*args, **kwargs)
-
-@dataclass
-class TrainState:
-    "Where a run is; callbacks read it, and set `stop` to end the run after the current step."
-    step: int = 0                # optimizer steps done
-    epoch: int = 0               # current epoch (0-based)
-    batch: int = 0               # micro-batches consumed in the current epoch, on this process
-    total_steps: int = 0         # optimizer steps the run will take
-    warmup_steps: int = 0        # of those, the first ones, while the learning rate rises
-    loss: float | None = None    # training loss at the last log
-    tokens: int = 0              # real (non-pad) training tokens seen by this process
-    seconds: float = 0.0         # training time, evaluation excluded
-    best: float | None = None    # best validation metric so far
-    best_step: int | None = None # the step of the best evaluation
-    bad_evals: int = 0           # evaluations since the best one
-    stop: bool = False           # set to end the run after the current step
-    stop_reason: str = ''        # why it stopped early, for the report
-    history: History = field(default_factory=History)  # the logs and evaluations so far
-    metrics: dict | None = None  # the last evaluation's metrics
-    before: dict | None = None   # the validation metrics before training
-    best_metrics: dict | None = None  # the best evaluation's metrics, per type included (kept in checkpoints)
-
 class Callback:
     "Override any of these; `fit` calls them on the main process and on every other."
     def on_train_begin(self, state:TrainState, # the run's state, `total_steps` set
@@ -412,77 +263,7 @@ class Callback:
                     ):
         "Called once, after the last step (also when stopped early)."
 
-# %% ../nbs/05_train.ipynb #270222b6
-CHECKPOINT = 'checkpoint-{step}'  # a checkpoint folder's name in a run folder, as transformers' Trainer names them
-
-def checkpoints(run:str|Path, # a run folder
-                tidy:bool=True, # first undo what a kill while saving left (one process only)
-               )->list[Path]:
-    "The complete checkpoints in `run`, oldest first (an old-layout `checkpoint/` counts as the oldest)."
-    run = Path(run)
-    if not run.is_dir(): return []
-    if tidy: remove_partial(run)
-    found = [(int(p.name[len('checkpoint-'):]), p) for p in run.glob('checkpoint-*') if re.fullmatch(r'checkpoint-\d+', p.name)]
-    if (run/'checkpoint').is_dir(): found.append((-1, run/'checkpoint'))   # ftbook's layout before checkpoint-N
-    return [p for _, p in sorted(found) if (p/'trainer_state.json').exists()]
-
-def save_checkpoint(path:str|Path, # the checkpoint folder; replaced as a whole
-                    model:TaskModel, # the model whose weights are saved
-                    optimizer, # its optimizer
-                    scheduler, # its learning-rate scheduler
-                    scaler, # the `GradScaler` (disabled unless fp16)
-                    state:TrainState, # where the run is
-                    cfg:TrainConfig, # the run's configuration
-                    best_state:dict|None=None, # the best evaluation's weights, when no checkpoint of its own holds them
-                    tokenizer=None, # saved with the model, so that the checkpoint loads in `pipeline` too
-                   )->Path:
-    "Write a resumable checkpoint folder at `path` (a model in the Hugging Face layout and the training state), atomically."
-    def write(tmp:Path):
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')   # "transformers cannot rebuild this head": said once, for the final model
-            model.save_pretrained(tmp, tokenizer=tokenizer)
-        if best_state is not None: save_file(best_state, str(tmp/'best.safetensors'))
-        if has_lora(model): save_file(model_state(model), str(tmp/'trainable.safetensors'))   # what resuming loads
-        torch.save(dict(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
-                        rng=get_rng_state()), tmp/'training_state.pt')
-        info = {k: v for k, v in dataclasses.asdict(state).items() if k != 'history'}
-        (tmp/'trainer_state.json').write_text(json.dumps(dict(state=info, history=state.history.rows,
-                                                              config=dataclasses.asdict(cfg)), indent=1))
-    return replace_dir(Path(path), write)
-
-def load_checkpoint(path:str|Path, # a folder written by `save_checkpoint`
-                    model:TaskModel, # loaded in place; its weights must fit the checkpoint's exactly
-                    optimizer, # loaded in place
-                    scheduler, # loaded in place
-                    scaler, # loaded in place
-                   )->tuple[TrainState, dict, dict|None]:
-    "Restore a checkpoint written by `save_checkpoint`; returns the state, the saved config and the best weights."
-    path = Path(path)
-    if not (path/'trainer_state.json').exists(): raise FileNotFoundError(f"{path}: no checkpoint to resume from.")
-    if (path/'trainable.safetensors').exists(): load_model_state(model, load_file(str(path/'trainable.safetensors')), path)   # LoRA
-    else: load_weights(model, read_weights(path), path)
-    saved = torch.load(path/'training_state.pt', weights_only=True)
-    optimizer.load_state_dict(saved['optimizer']); scheduler.load_state_dict(saved['scheduler']); scaler.load_state_dict(saved['scaler'])
-    info = json.loads((path/'trainer_state.json').read_text())
-    state = TrainState(**info['state'], history=History(info['history']))
-    best, own = None, path.parent/CHECKPOINT.format(step=state.best_step)
-    if (path/'best.safetensors').exists(): best = load_file(str(path/'best.safetensors'))
-    elif state.best_step not in (None, state.step) and (own/'trainer_state.json').exists():
-        best = load_file(str(own/'trainable.safetensors')) if has_lora(model) else read_weights(own)
-    set_rng_state(saved['rng'])
-    return state, info['config'], best
-
-def _prune(run:Path, keep:set[str]):
-    "Delete the checkpoints of `run` not named in `keep`, each renamed first so that a kill never leaves half of one."
-    for p in checkpoints(run, tidy=False):
-        if p.name in keep: continue
-        gone = p.with_name(f'.{p.name}.deleted.tmp')
-        p.rename(gone); shutil.rmtree(gone, ignore_errors=True)
-
 # %% ../nbs/05_train.ipynb #8b756b4d
-class NonFiniteLossError(FloatingPointError):
-    "The training loss became nan or infinite."
-
 @dataclass
 class FitResult:
     "What `fit` returns."
@@ -494,169 +275,23 @@ class FitResult:
     test: dict | None = None    # test metrics of the returned model, when `fit` was given a test set
     metrics: dict = field(default_factory=dict)  # everything `metrics.json` holds
 
-# configuration fields that must not change when a run is resumed, since the data order or the schedule depend on them
-RESUME_FIELDS = ('lr', 'head_lr', 'epochs', 'bs', 'grad_accum', 'weight_decay', 'warmup', 'schedule', 'max_grad_norm', 'layer_decay',
-                 'freeze', 'precision', 'seed', 'group_by_length', 'group', 'max_steps', 'lora', 'lora_r', 'lora_alpha', 'lora_dropout',
-                 'lora_targets', 'padding_free')
-
-def _flat(metrics:dict)->dict: return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-
-# %% ../nbs/05_train.ipynb #a184d4fc
-def resume_state(out:str|Path, # the run folder
-                 model:TaskModel, # loaded in place
-                 optimizer, # loaded in place
-                 scheduler, # loaded in place
-                 scaler, # loaded in place
-                 cfg:TrainConfig, # the settings of the run that goes on
-                )->tuple[TrainState, dict|None]:
-    "The state of the run in `out` from its newest checkpoint, and its best weights; an error if the settings changed."
-    found = checkpoints(out, tidy=False)
-    if not found: raise FileNotFoundError(f"{out}: no checkpoint to resume from.")
-    state, saved_cfg, best = load_checkpoint(found[-1], model, optimizer, scheduler, scaler)
-    saved_cfg = {'head_lr': saved_cfg.get('lr'), 'padding_free': False} | saved_cfg   # older ftbook: the head at lr, padded batches
-    changed = [f for f in RESUME_FIELDS if saved_cfg.get(f) != getattr(cfg, f)]
-    if changed: raise ValueError(f"Cannot resume with a different {', '.join(changed)}: the run used "
-                                 + ', '.join(f'{f}={saved_cfg.get(f)!r}' for f in changed) + '.')
-    state.stop, state.stop_reason = False, ''    # the stop that ended the earlier run is over
-    evals = state.history.evals                  # checkpoints of older ftbook kept only the flat history rows
-    if state.before is None and evals and evals[0]['step'] == 0: state.before = evals[0]
-    if state.best_metrics is None: state.best_metrics = next((e for e in evals if e['step'] == state.best_step), None)
-    return state, best
-
-# %% ../nbs/05_train.ipynb #fe8da60f
-LOWER_IS_BETTER = ('loss', 'perplexity')  # metrics that are minimised; every other metric is maximised
-
-def minimised(metric:str, # a validation metric's name
-             )->bool:
-    "Is a lower `metric` better? (loss and perplexity; F1, accuracy, exact match, ROUGE ... are maximised)"
-    return metric in LOWER_IS_BETTER
-
-class Tracker:
-    "Evaluations into the history; the best model's weights and metrics; early stopping after `patience` evaluations."
-    def __init__(self, metric:str, # what picks the best model; loss and perplexity are minimised, anything else maximised
-                 patience:int|None=None, # evaluations without improvement before stopping (None: never)
-                 best_weights:dict|None=None, # the best weights so far, as a resumed run has them
-                ):
-        self.metric, self.patience, self.best_weights = metric, patience, best_weights
-
-    def update(self, state:TrainState, # the run's state, updated in place
-               metrics:dict, # the evaluation of the model at `state.step`
-               model:TaskModel, # whose weights are kept if they are the best
-              )->dict:
-        "Record `metrics`; keep the weights if they are the best; set `state.stop` when patience runs out. Returns `metrics`."
-        if self.metric not in metrics:
-            raise ConfigError('metric', f"must name a validation metric: one of {sorted(_flat(metrics))}, got {self.metric!r}.")
-        state.metrics = metrics
-        state.history.log(kind='eval', step=state.step, epoch=state.epoch, **_flat(metrics))
-        value = metrics[self.metric]
-        if state.best is None or (value < state.best if minimised(self.metric) else value > state.best):
-            state.best, state.best_step, state.bad_evals, state.best_metrics = value, state.step, 0, metrics
-            self.best_weights = model_state(model)
-        else:
-            state.bad_evals += 1
-            if self.patience and state.bad_evals >= self.patience:
-                state.stop, state.stop_reason = True, f'early stopping: no better {self.metric} in {self.patience} evaluations'
-        return metrics
-
-# %% ../nbs/05_train.ipynb #785bf00f
-class StepLog:
-    "Step losses summed on the device between logs, the first non-finite one, and tokens per second of training time."
-    def __init__(self, device:torch.device, # where the losses are
-                 state:TrainState, # the run's state (its tokens so far)
-                ):
-        self.device, self.bad = device, torch.full((), -1, device=device)   # the first step whose loss was not finite
-        self.clock = time.perf_counter()     # training time up to here is in state.seconds
-        self._reset(state)
-
-    def _reset(self, state:TrainState):
-        "Start a new log interval: no losses yet, and the tokens and seconds so far."
-        self.loss, self.n, self.tokens, self.seconds = torch.zeros((), device=self.device), 0, state.tokens, state.seconds
-
-    def _tick(self, state:TrainState):
-        "Add the training time since the last tick to `state.seconds`."
-        now = time.perf_counter()
-        state.seconds += now - self.clock; self.clock = now
-
-    def add(self, loss:torch.Tensor, # the step's loss, a device scalar
-            step:int, # the step it belongs to
-           ):
-        "Add a step's loss, without reading it."
-        self.loss += loss; self.n += 1
-        self.bad = torch.where((self.bad < 0) & ~torch.isfinite(loss), step, self.bad)   # no host sync
-
-    def check_finite(self, state:TrainState, # the run's state
-                     out:Path|None, # the run folder, to name the last good checkpoint
-                    ):
-        "Raise `NonFiniteLossError` if a step's loss was not finite (a read from the device)."
-        if int(self.bad) >= 0:
-            last = checkpoints(out, tidy=False)[-1:] if out else []
-            raise NonFiniteLossError(f"The training loss is not finite at step {int(self.bad)} (epoch {state.epoch + 1}); "
-                                     f"training stopped. The last checkpoint written{' (' + str(last[0]) + ')' if last else ''} "
-                                     "holds finite weights. Lower the learning rate, clip gradients, or use bf16 instead of fp16.")
-
-    def write(self, state:TrainState, # the run's state: seconds, loss and a history row are added
-              optimizer, # for the learning rate
-              world:int=1, # processes, each counting its own tokens
-             )->dict:
-        "Log the steps since the last log; return the progress bar's numbers."
-        self._tick(state)
-        state.loss = (self.loss / self.n).item()
-        tps = (state.tokens - self.tokens) / max(state.seconds - self.seconds, 1e-9) * world
-        state.history.log(kind='step', step=state.step, epoch=state.epoch, loss=state.loss, lr=optimizer.param_groups[-1]['lr'],
-                          tokens_per_s=tps, seconds=state.seconds)
-        self._reset(state)
-        return dict(loss=f'{state.loss:.4f}', tok_s=f'{tps:,.0f}')
-
-    @contextlib.contextmanager
-    def paused(self, state:TrainState, # the run's state: its `seconds` are up to date inside
-              ):
-        "Time spent inside does not count as training time."
-        self._tick(state)
-        try: yield
-        finally: self.clock = time.perf_counter()   # the pause is not counted
-
-# %% ../nbs/05_train.ipynb #68ca0769
-def save_run_checkpoint(out:Path, # the run folder
-                        model:TaskModel, # the model being trained
-                        optimizer, # its optimizer
-                        scheduler, # its learning-rate schedule
-                        scaler, # its gradient scaler
-                        state:TrainState, # where the run is
-                        cfg:TrainConfig, # its settings
-                        best_weights:dict|None, # the best evaluation's weights
-                        tokenizer=None, # saved with the model
-                       )->Path:
-    "Write `checkpoint-STEP` (the best weights inside it when the best evaluation has no checkpoint of its own); keep it and the best's."
-    path, best = out/CHECKPOINT.format(step=state.step), out/CHECKPOINT.format(step=state.best_step)
-    own_best = state.best_step in (None, state.step) or (best/'trainer_state.json').exists()
-    save_checkpoint(path, model, optimizer, scheduler, scaler, state, cfg, None if own_best else best_weights, tokenizer)
-    _prune(out, {path.name, best.name})     # keep the newest and the best
-    return path
-
-def write_run(out:Path, # the run folder
-              model:TaskModel, # the best model
-              tokenizer, # its tokenizer
-              history:History, # the run's logs and evaluations
-              metric:str, # the selection metric, drawn beside the loss
-              metrics:dict, # what metrics.json holds
-             ):
-    "The run folder's final files: the model at its root (Hugging Face layout), history.csv, training_curves.png, metrics.json."
-    model.save_pretrained(out, tokenizer=tokenizer)     # at the root, as Trainer's output_dir
-    history.to_csv(out/'history.csv')
-    import matplotlib.pyplot as plt
-    plt.close(history.plot(metric, out/'training_curves.png'))
-    write_atomic(out/'metrics.json', json.dumps(metrics, indent=1))
 
 # %% ../nbs/05_train.ipynb #1bd82fd5
 def _check_fit(model, datasets, cfg, out, resume):
     "Errors a run would otherwise meet late: patience without validation data, resume without a folder, other labels, padding-free encoders."
     if cfg.patience and datasets[1] is None: raise ValueError("patience needs a validation set (valid_ds) to watch.")
     if resume and out is None: raise ValueError("resume=True needs the output_dir of the run to resume.")
-    if cfg.padding_free and get_task(datasets[0]).padding_free is None:
+    if cfg.padding_free and get_task(datasets[0]).model.padding_free is None:
         raise ConfigError('padding_free', f"the {get_task(datasets[0]).name} task pads its batches (padding-free batches are for "
                                           "decoders, the generation task); set it to false.")
     for ds in datasets:
         if ds is not None: model.check_labels(ds.labels)
+
+def _settled(cfg:TrainConfig, model:TaskModel, task)->TrainConfig:
+    "`cfg` with what it leaves to the task and the model made concrete: LoRA or not, the two rates and the layer decay."
+    lora = cfg.lora if cfg.lora is not None else task.model.lora
+    lr, head_lr, layer_decay = learning_rates(cfg, lora, encoder_width(model))
+    return dataclasses.replace(cfg, lora=lora, lr=lr, head_lr=head_lr, layer_decay=layer_decay)
 
 def _activation_checkpointing(model:TaskModel, on:bool):
     "Switch activation (gradient) checkpointing of the `transformers` model inside `model` on or off."
@@ -671,61 +306,8 @@ def _activation_checkpointing(model:TaskModel, on:bool):
 
 def _padding_free(model:TaskModel, train_ds):
     "The task's padding-free collator, checked on `model`; a `ConfigError` if the model lets packed examples see each other."
-    try: return get_task(train_ds).padding_free(model, train_ds)
+    try: return get_task(train_ds).model.padding_free(model, train_ds)
     except ValueError as e: raise ConfigError('padding_free', str(e)) from e
-
-@dataclass
-class _Run:
-    "Where and how a run trains: processes, device, precision, optimizer, schedule, scaler, batches, total steps, the model to call."
-    acc: Accelerator; device: torch.device; precision: str; optimizer: torch.optim.Optimizer; scheduler: object
-    scaler: torch.amp.GradScaler; sampler: LengthGroupedSampler; total: int
-    ddp: torch.nn.Module                   # the model, wrapped for several processes
-    sparse: SparseEmbeddingGrads | None     # sparse word-embedding gradients (one CPU process; DDP needs dense ones)
-    collate: object | None                  # the training batches' collator when it is not the task's padded one (padding-free)
-    class_weights: torch.Tensor | None      # the model's class weights, on the CPU
-    @property
-    def world(self)->int: return self.acc.num_processes
-    @property
-    def rank(self)->int: return self.acc.process_index
-    @property
-    def main(self)->bool: return self.acc.is_main_process
-
-def _setup(model:TaskModel, train_ds, cfg:TrainConfig)->_Run:
-    "Seed, freeze and place the model; build the optimizer, the batches, the schedule over the run's steps, the scaler and the collator."
-    device = get_device(cfg.device)
-    acc = Accelerator(cpu=device.type == 'cpu')
-    if acc.num_processes > 1: device = acc.device
-    precision = get_precision(cfg.precision, device)
-    set_seed(cfg.seed)
-    freeze(model, cfg.freeze)
-    if cfg.lora and not has_lora(model): add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
-    model.to(device).train()
-    _activation_checkpointing(model, cfg.gradient_checkpointing)
-    optimizer = make_optimizer(model, cfg, device)
-    grouped = cfg.group_by_length and not cfg.padding_free     # grouping saves padding; without padding it would only cost randomness
-    sampler = LengthGroupedSampler(train_ds.lengths, cfg.bs, group=cfg.group if grouped else 1, seed=cfg.seed)
-    per_epoch = math.ceil(len(_shard(sampler.batches(0), acc.process_index, acc.num_processes)) / cfg.grad_accum)
-    total = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
-    world = acc.num_processes
-    return _Run(acc, device, precision, optimizer, make_scheduler(optimizer, cfg, total),
-                torch.amp.GradScaler(device.type, enabled=precision == 'fp16'), sampler, total,
-                acc.prepare_model(model) if world > 1 else model,
-                SparseEmbeddingGrads(model) if device.type == 'cpu' and world == 1 else None,
-                _padding_free(model, train_ds) if cfg.padding_free else None,
-                None if model.class_weights is None else model.class_weights.cpu())
-
-def _start(out:Path|None, resume:bool, model:TaskModel, r:_Run, cfg:TrainConfig)->tuple[TrainState, dict|None]:
-    "Tidy the run folder, then a fresh state (an earlier run's checkpoints removed) or the newest checkpoint's."
-    if out is not None and r.main:
-        remove_partial(out)     # what a kill while saving left
-        stale = [] if resume else checkpoints(out, tidy=False)
-        if stale:               # another run's: a later resume must not take them for this one's
-            warnings.warn(f"{out} holds checkpoints of an earlier run ({', '.join(p.name for p in stale)}); they are removed because "
-                          "this run starts afresh. To continue that run instead, pass resume=True (ftbook train --resume).")
-            _prune(out, set())
-    r.acc.wait_for_everyone()
-    if not resume: return TrainState(total_steps=r.total), None
-    return resume_state(out, model, r.optimizer, r.scheduler, r.scaler, cfg)
 
 def _micro_batches(loader, grad_accum:int, state:TrainState, n_batches:int):
     "Lists of `grad_accum` batches (fewer at the end of the epoch), each batch counted in `state.batch`, its tokens in `state.tokens`."
@@ -737,16 +319,106 @@ def _micro_batches(loader, grad_accum:int, state:TrainState, n_batches:int):
         yield micro
         micro = []
 
-def _finish(model:TaskModel, tracker:Tracker, test_ds, cfg:TrainConfig, r:_Run, state:TrainState, out:Path|None, tokenizer,
-            metric:str)->tuple[dict|None, dict]:
-    "Restore the best weights, score the test set, write the run's files; return the test metrics and metrics.json's content."
-    if tracker.best_weights is not None and state.best_step != state.step: load_model_state(model, tracker.best_weights, 'the best evaluation')
-    test = evaluate(model, test_ds, cfg, r.acc) if test_ds is not None else None
-    metrics = dict(valid_before=state.before, valid=state.best_metrics, **({'test': test} if test else {}), best_step=state.best_step,
-                   steps=state.step, train_seconds=state.seconds, train_tokens=state.tokens * r.world, stop_reason=state.stop_reason)
-    if out is not None and r.main: write_run(out, model, tokenizer, state.history, metric, metrics)
-    r.acc.wait_for_everyone()
-    return test, metrics
+# %% ../nbs/05_train.ipynb #69225afe
+class _Run:
+    "One run of `fit`: processes, device and precision, the optimizer, schedule, scaler and batches, the state, and what happens between steps."
+    def __init__(self, model:TaskModel, train_ds, valid_ds, cfg:TrainConfig, out:Path|None, resume:bool, callbacks:Sequence[Callback],
+                 metric:str):
+        self.model, self.valid_ds, self.cfg, self.out, self.callbacks, self.metric = model, valid_ds, cfg, out, callbacks, metric
+        self.tokenizer = train_ds.tokenizer
+        self.device = get_device(cfg.device)
+        self.acc = Accelerator(cpu=self.device.type == 'cpu')
+        self.world, self.rank, self.main = self.acc.num_processes, self.acc.process_index, self.acc.is_main_process
+        if self.world > 1: self.device = self.acc.device
+        self.precision = get_precision(cfg.precision, self.device)
+        set_seed(cfg.seed)
+        freeze(model, cfg.freeze)
+        if cfg.lora and not has_lora(model): add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
+        model.to(self.device).train()
+        _activation_checkpointing(model, cfg.gradient_checkpointing)
+        self.optimizer = make_optimizer(model, cfg, self.device)
+        grouped = cfg.group_by_length and not cfg.padding_free     # grouping saves padding; without padding it would only cost randomness
+        self.sampler = LengthGroupedSampler(train_ds.lengths, cfg.bs, group=cfg.group if grouped else 1, seed=cfg.seed)
+        per_epoch = math.ceil(len(_shard(self.sampler.batches(0), self.rank, self.world)) / cfg.grad_accum)
+        self.total = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
+        self.scheduler = make_scheduler(self.optimizer, cfg, self.total)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == 'fp16')
+        self.ddp = self.acc.prepare_model(model) if self.world > 1 else model      # the model, wrapped for several processes
+        self.sparse = SparseEmbeddingGrads(model) if self.device.type == 'cpu' and self.world == 1 else None   # DDP needs dense ones
+        self.collate = _padding_free(model, train_ds) if cfg.padding_free else None   # None: the task's padded batches
+        self.class_weights = None if model.class_weights is None else model.class_weights.cpu()
+        self.state, best_weights = self._start(resume)
+        self.tracker, self.log = Tracker(metric, cfg.patience, best_weights), StepLog(self.device, self.state)
+        self.bar = tqdm(total=self.total, initial=self.state.step, desc='training', unit='step', disable=not (cfg.progress and self.main))
+        self.evaluated = self.saved = self.state.step    # the steps of the last evaluation and the last checkpoint
+
+    def _start(self, resume:bool)->tuple[TrainState, dict|None]:
+        "A fresh state, or the newest checkpoint's; the run folder tidied first."
+        if self.out is not None and self.main: tidy_run(self.out, resume)
+        self.acc.wait_for_everyone()
+        if resume: state, best = resume_state(self.out, self.model, self.optimizer, self.scheduler, self.scaler, self.cfg)
+        else: state, best = TrainState(total_steps=self.total), None
+        state.warmup_steps = int(self.cfg.warmup * self.total)     # as `make_scheduler` counts them
+        if state.step >= self.total: state.stop, state.stop_reason = True, 'done'   # resumed from the run's last step: nothing left to do
+        return state, best
+
+    def evaluate(self):
+        "Evaluate on the validation set; the tracker keeps the best model and counts patience; the callbacks are told."
+        m = self.tracker.update(self.state, evaluate(self.ddp, self.valid_ds, self.cfg, self.acc), self.model)
+        for cb in self.callbacks: cb.on_evaluate(self.state, m)
+        if self.main and self.cfg.progress:
+            self.bar.write(f"step {self.state.step}: " + ', '.join(f'{k} {m[k]:.4f}' for k in (self.metric, 'loss') if k in m))
+        self.evaluated = self.state.step
+
+    def checkpoint(self):
+        "Check that the loss stayed finite, then write a checkpoint (the main process) that every process waits for."
+        self.log.check_finite(self.state, self.out)
+        if self.out is not None and self.main:
+            save_run_checkpoint(self.out, self.model, self.optimizer, self.scheduler, self.scaler, self.state, self.cfg,
+                                self.tracker.best_weights, self.tokenizer)
+        self.acc.wait_for_everyone()
+        self.saved = self.state.step
+
+    def step_end(self, loss:torch.Tensor):
+        "After an optimizer step: count and log it, check the loss; then, off the clock, evaluate, save and call back."
+        s, cfg = self.state, self.cfg
+        s.step += 1; self.bar.update(1); self.log.add(loss, s.step)
+        last, logs = s.step >= self.total, s.step % cfg.log_every == 0
+        if logs or last or self.device.type != 'cuda': self.log.check_finite(s, self.out)   # free on a CPU
+        if logs or last: self.bar.set_postfix(self.log.write(s, self.optimizer, self.world))
+        if last: s.stop, s.stop_reason = True, s.stop_reason or 'done'
+        with self.log.paused(s):    # evaluation and saving are not training time
+            if self.valid_ds is not None and cfg.eval_every and s.step % cfg.eval_every == 0: self.evaluate()
+            if (cfg.save_every and s.step % cfg.save_every == 0) or (self.evaluated == s.step and not cfg.save_every): self.checkpoint()
+            for cb in self.callbacks: cb.on_step_end(s)
+
+    def epoch_end(self):
+        "After the last batch of an epoch: the next epoch, and its evaluation and checkpoint unless steps set them."
+        s = self.state
+        s.epoch, s.batch = s.epoch + 1, 0
+        with self.log.paused(s):
+            if self.valid_ds is not None and not self.cfg.eval_every and self.evaluated != s.step:
+                self.evaluate()
+                if not self.cfg.save_every: self.checkpoint()
+
+    def close(self):
+        "Close the progress bar; switch sparse gradients off (also when a run ends in an error)."
+        self.bar.close()
+        if self.sparse is not None: self.sparse.close()
+
+    def finish(self, test_ds)->FitResult:
+        "The last evaluation and checkpoint; then the best weights back, the test set scored, the run's files written."
+        s, model = self.state, self.model
+        if self.valid_ds is not None and self.evaluated != s.step: self.evaluate()
+        if self.out is not None and self.saved != s.step: self.checkpoint()
+        if self.tracker.best_weights is not None and s.best_step != s.step: load_model_state(model, self.tracker.best_weights, 'the best evaluation')
+        test = evaluate(model, test_ds, self.cfg, self.acc) if test_ds is not None else None
+        metrics = dict(valid_before=s.before, valid=s.best_metrics, **({'test': test} if test else {}), best_step=s.best_step,
+                       steps=s.step, train_seconds=s.seconds, train_tokens=s.tokens * self.world, stop_reason=s.stop_reason)
+        if self.out is not None and self.main: write_run(self.out, model, self.tokenizer, s.history, self.metric, metrics)
+        self.acc.wait_for_everyone()
+        for cb in self.callbacks: cb.on_train_end(s)
+        return FitResult(model, s.history, s.before, s.best_metrics, s, test, metrics)
 
 # %% ../nbs/05_train.ipynb #5e6080aa
 def fit(model:TaskModel, # the model to fine-tune (changed in place and returned)
@@ -759,64 +431,23 @@ def fit(model:TaskModel, # the model to fine-tune (changed in place and returned
         test_ds=None, # scored with the best model at the end, into `metrics.json` and `FitResult.test`
        )->FitResult:
     "Fine-tune `model` on `train_ds`; return the best model, its history and metrics before and after."
-    cfg, out, task = cfg or TrainConfig(), (Path(output_dir) if output_dir is not None else None), get_task(train_ds)
-    lora = cfg.lora if cfg.lora is not None else task.lora      # what the settings leave to the task, made concrete
-    lr, head_lr, layer_decay = learning_rates(cfg, lora, encoder_width(model))
-    cfg = dataclasses.replace(cfg, lora=lora, lr=lr, head_lr=head_lr, layer_decay=layer_decay)
-    metric = cfg.metric or task.metric
+    task, out = get_task(train_ds), (Path(output_dir) if output_dir is not None else None)
+    cfg = _settled(cfg or TrainConfig(), model, task)
     _check_fit(model, (train_ds, valid_ds, test_ds), cfg, out, resume)
-    r = _setup(model, train_ds, cfg)
-    state, best_weights = _start(out, resume, model, r, cfg)
-    state.warmup_steps = int(cfg.warmup * r.total)     # as `make_scheduler` counts them
-    if state.step >= r.total: state.stop, state.stop_reason = True, 'done'   # resumed from the run's last step: nothing left to do
-    tracker, log = Tracker(metric, cfg.patience, best_weights), StepLog(r.device, state)
-    bar = tqdm(total=r.total, initial=state.step, desc='training', unit='step', disable=not (cfg.progress and r.main))
-
-    def evaluate_now()->int:
-        m = tracker.update(state, evaluate(r.ddp, valid_ds, cfg, r.acc), model)
-        for cb in callbacks: cb.on_evaluate(state, m)
-        if r.main and cfg.progress: bar.write(f"step {state.step}: " + ', '.join(f'{k} {m[k]:.4f}' for k in (metric, 'loss') if k in m))
-        return state.step
-    def checkpoint()->int:
-        log.check_finite(state, out)
-        if out is not None and r.main:
-            save_run_checkpoint(out, model, r.optimizer, r.scheduler, r.scaler, state, cfg, tracker.best_weights, train_ds.tokenizer)
-        r.acc.wait_for_everyone()
-        return state.step
-
-    for cb in callbacks: cb.on_train_begin(state)
+    r = _Run(model, train_ds, valid_ds, cfg, out, resume, callbacks, cfg.metric or task.metric)
+    s = r.state
+    for cb in callbacks: cb.on_train_begin(s)
     if valid_ds is not None and not resume:
-        with log.paused(state): evaluate_now(); state.before = state.metrics   # nor is the first evaluation
-    evaluated = saved = state.step
+        with r.log.paused(s): r.evaluate(); s.before = s.metrics   # nor is the first evaluation
     try:
-        while state.epoch < cfg.epochs and not state.stop:
-            batches = _shard(r.sampler.batches(state.epoch), r.rank, r.world)
-            loader = _loader(train_ds, batches[state.batch:], r.device, cfg.pad_to_multiple_of, cfg.num_workers, r.collate)
-            for micro in _micro_batches(loader, cfg.grad_accum, state, len(batches)):
-                loss = train_step(r.ddp, micro, r.optimizer, r.scheduler, r.scaler, r.device, r.precision, cfg.max_grad_norm,
-                                  r.acc.no_sync if r.world > 1 else None, r.class_weights, r.sparse)
-                state.step += 1; bar.update(1); log.add(loss, state.step)
-                last = state.step >= r.total
-                if state.step % cfg.log_every == 0 or last or r.device.type != 'cuda': log.check_finite(state, out)   # free on a CPU
-                if state.step % cfg.log_every == 0 or last: bar.set_postfix(log.write(state, r.optimizer, r.world))
-                if last: state.stop, state.stop_reason = True, state.stop_reason or 'done'
-                with log.paused(state):    # evaluation and saving are not training time
-                    if valid_ds is not None and cfg.eval_every and state.step % cfg.eval_every == 0: evaluated = evaluate_now()
-                    if (cfg.save_every and state.step % cfg.save_every == 0) or (evaluated == state.step and not cfg.save_every):
-                        saved = checkpoint()
-                    for cb in callbacks: cb.on_step_end(state)
-                if state.stop: break
-            if state.batch >= len(batches):   # the epoch is complete
-                state.epoch, state.batch = state.epoch + 1, 0
-                with log.paused(state):
-                    if valid_ds is not None and not cfg.eval_every and evaluated != state.step:
-                        evaluated = evaluate_now()
-                        if not cfg.save_every: saved = checkpoint()
+        while s.epoch < cfg.epochs and not s.stop:
+            batches = _shard(r.sampler.batches(s.epoch), r.rank, r.world)
+            loader = _loader(train_ds, batches[s.batch:], r.device, cfg.pad_to_multiple_of, cfg.num_workers, r.collate)
+            for micro in _micro_batches(loader, cfg.grad_accum, s, len(batches)):
+                r.step_end(train_step(r.ddp, micro, r.optimizer, r.scheduler, r.scaler, r.device, r.precision, cfg.max_grad_norm,
+                                      r.acc.no_sync if r.world > 1 else None, r.class_weights, r.sparse))
+                if s.stop: break
+            if s.batch >= len(batches): r.epoch_end()   # the epoch is complete
     finally:  # also when a non-finite loss or an interrupt ends the run
-        bar.close()
-        if r.sparse is not None: r.sparse.close()
-    if valid_ds is not None and evaluated != state.step: evaluate_now()
-    if out is not None and saved != state.step: checkpoint()
-    test, metrics = _finish(model, tracker, test_ds, cfg, r, state, out, train_ds.tokenizer, metric)
-    for cb in callbacks: cb.on_train_end(state)
-    return FitResult(model, state.history, state.before, state.best_metrics, state, test, metrics)
+        r.close()
+    return r.finish(test_ds)

@@ -15,7 +15,9 @@ import optuna
 from optuna.trial import TrialState
 
 from .core import write_atomic
-from .train import Callback, ConfigError, NonFiniteLossError, TrainConfig, TrainState, minimised
+from .core import ConfigError
+from .runs import NonFiniteLossError, TrainState, minimised
+from .train import Callback, TrainConfig
 
 # %% auto #0
 __all__ = ['PRUNERS', 'STUDY', 'Param', 'parse_space', 'Pruning', 'search', 'trials_table', 'plot_search']

@@ -237,7 +237,7 @@ def test_kill_9_at_any_point_then_resume_gives_the_uninterrupted_weights(tmp_pat
     run with exactly the weights of a run never interrupted, and the run folder stays readable after every kill."""
     from safetensors.torch import load_file
     from ftbook.models import TaskModel
-    from ftbook.train import checkpoints
+    from ftbook.runs import checkpoints
     data = write_conll(tmp_path/'train.txt', NER_SENTENCES * 3)
     enc = save_tiny_encoder(tmp_path/'enc')
     common = ['train', '--train', str(data), '--valid', str(data), '--model', str(enc), '--epochs', '3', '--lr', '3e-3',

@@ -10,7 +10,8 @@ from ftbook.core import set_seed
 from ftbook.data import Collator, LabelSet, TextClassificationDataset, TextExample, TokenClassificationDataset, read_conll
 from ftbook.models import TaskModel
 from ftbook.testing import CLS_TEXTS, save_tiny_encoder
-from ftbook.train import Callback, NonFiniteLossError, TrainConfig, checkpoints, evaluate, fit, train_step
+from ftbook.runs import NonFiniteLossError, checkpoints
+from ftbook.train import Callback, TrainConfig, evaluate, fit, train_step
 
 @pytest.fixture(scope='module')
 def setup(ner_fixture):

@@ -8,7 +8,8 @@ from ftbook.data import LabelSet, TaggedSentence, TokenClassificationDataset
 from ftbook.inference import Predictor
 from ftbook.models import TaskModel
 from ftbook.testing import NER_SENTENCES, default_tokenizer, save_tiny_encoder
-from ftbook.train import TrainConfig, checkpoints, fit
+from ftbook.runs import checkpoints
+from ftbook.train import TrainConfig, fit
 from ftbook.widgets import AlignmentInspector, EntityViewer, ExperimentPanel, GradientExplorer, highlight
 
 def test_gradient_explorer_follows_its_controls():

@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+import transformers.generation.utils
 from torch import nn
 from torch.utils.data import Dataset
 from fastcore.basics import patch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorWithFlattening, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorWithFlattening, DynamicCache, PreTrainedModel,
+                          PreTrainedTokenizerBase)
 from transformers.utils import logging as hf_logging
 
 from .core import autocast, default_decoder_path
 from .data import _hub_corpus, _json_lines, _lines, _local_corpus, _read_text, entity_spans
 from .losses import softmax_ce
-from .models import TaskOutput, _save_merged, _write_files, has_lora
+from .models import TaskOutput, _merged_state, _save_adapter_dir, _write_files, has_lora
 from .tasks import ModelKind, Task, register
 
 # %% auto #0
@@ -234,6 +236,8 @@ class GenerationDataset(Dataset):
     def __getitem__(self, i): return {**self.items[i], 'index': i}
 
 # %% ../nbs/04b_generation.ipynb #a5f4df18
+# the name `transformers` gives a model's and `generate`'s cache argument: `cache` since 5.x, `past_key_values` before
+_CACHE_ARG = 'cache' if 'cache' in getattr(transformers.generation.utils, 'ALL_CACHE_NAMES', ()) else 'past_key_values'
 _SCALED = ('final_logit_softcapping', 'logit_scale', 'logits_scaling')   # config fields of models that change logits after the head
 
 class CausalLM(nn.Module):
@@ -264,10 +268,12 @@ class CausalLM(nn.Module):
                 attention_mask:torch.Tensor|None=None, # 1 for real tokens, 0 for padding
                 labels:torch.Tensor|None=None, # (batch, tokens): each position's token, -100 where nothing is learned
                 position_ids:torch.Tensor|None=None, # (batch, tokens): restarting at 0 where a packed example begins (no attention_mask)
+                cache=None, # a `transformers` cache (`DynamicCache`) to fill with these tokens' keys and values, for generation to go on from
                 **attention, # what a varlen attention kernel reads of packed examples (`cu_seq_lens_q` ...), passed on
                )->TaskOutput:
         "Without labels: next-token logits at every position. With labels: the loss, and the logits where a label is predicted."
-        inputs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False, **attention)
+        inputs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=cache is not None,
+                      **{_CACHE_ARG: cache}, **attention)
         if labels is None or not self._plain_head:
             logits = self.lm(**inputs).logits
             loss = None if labels is None else softmax_ce(logits[:, :-1], labels[:, 1:], label_smoothing=self.label_smoothing)
@@ -345,16 +351,18 @@ def save_pretrained(self:CausalLM, path:str|Path, # the folder to write into (cr
                     tokenizer:PreTrainedTokenizerBase|None=None, # saved alongside, so that `pipeline` loads the folder
                    )->Path:
     "Save in the Hugging Face layout (`pipeline('text-generation')` loads it), each file replaced atomically, config.json last (with LoRA: merged, the adapter in `adapter/`)."
-    if has_lora(self): return _save_merged(self, path, tokenizer)
+    merged = {k[3:]: v for k, v in _merged_state(self).items() if k.startswith('lm.')} if has_lora(self) else None   # the model not copied
     if tokenizer is not None:
-        self.lm.generation_config.eos_token_id = self.generation_eos(tokenizer)   # pipeline stops where ftbook does
-        self.lm.generation_config.pad_token_id = tokenizer.pad_token_id
+        self.hf.generation_config.eos_token_id = self.generation_eos(tokenizer)   # pipeline stops where ftbook does
+        self.hf.generation_config.pad_token_id = tokenizer.pad_token_id
     def write(tmp:Path):
         with _quiet(), warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            self.lm.save_pretrained(tmp)
+            self.hf.save_pretrained(tmp, state_dict=merged)
         if tokenizer is not None: tokenizer.save_pretrained(tmp)
-    return _write_files(path, write)         # as the encoders' (models chapter): atomic files, config.json last
+    _write_files(path, write)         # as the encoders' (models chapter): atomic files, config.json last
+    if merged is not None: _save_adapter_dir(self, path)
+    return Path(path)
 
 @patch(cls_method=True)
 def from_pretrained(cls:CausalLM, path:str|Path, # a folder saved by `CausalLM.save_pretrained`, or by transformers
@@ -391,6 +399,55 @@ def _seeded(seed:int, # seeds the random numbers drawn inside
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
         torch.manual_seed(seed); yield
 
+def _score_prompts(model:CausalLM, ids:torch.Tensor, mask:torch.Tensor, rests:Sequence[tuple], pad:int, precision:str)->tuple:
+    "One forward pass over each prompt (left-padded in `ids`) and the rest of its example (right-padded): the loss summed over the labelled tokens, their count, and the prompts' keys and values, cut back to all but the last prompt token, for `generate` to go on from (None where the model's cache cannot be cut)."
+    device, n, a = ids.device, ids.shape[1], max(len(t) for t, _ in rests)
+    rest = torch.tensor([list(t) + [pad] * (a - len(t)) for t, _ in rests], dtype=ids.dtype, device=device)
+    rest_mask = torch.tensor([[1] * len(t) + [0] * (a - len(t)) for t, _ in rests], dtype=mask.dtype, device=device)
+    labels = torch.tensor([[-100] * (n - len(y) + len(t)) + list(y) + [-100] * (a - len(t)) for t, y in rests], device=device)
+    x, m = torch.cat([ids, rest], 1), torch.cat([mask, rest_mask], 1)
+    cache, k = _new_cache(model), int((labels[:, 1:] != -100).sum())
+    with autocast(device, precision):
+        loss = model(input_ids=x, attention_mask=m, labels=labels, position_ids=(m.cumsum(-1) - 1).clamp(min=0), cache=cache).loss
+    total = loss.float() * k if k else torch.zeros((), device=device)
+    if cache is None or cache.get_seq_length() != x.shape[1]: return None, total, k   # no cache, or one not filled
+    try: cache.crop(-(a + 1))        # the rest and the last prompt token go: generate reads that token again
+    except (RuntimeError, ValueError): return None, total, k   # a sliding window past its length cannot be cut back
+    return cache, total, k
+
+def _new_cache(model:CausalLM):
+    "An empty `DynamicCache` for the scoring pass to fill and `generate` to continue from; None where that cannot work (another cache implementation configured, a cache that cannot be cut back, an older transformers)."
+    if getattr(model.hf.generation_config, 'cache_implementation', None) is not None: return None
+    try: cache = DynamicCache(config=model.hf.config)
+    except TypeError: return None
+    return cache if getattr(cache, 'is_croppable', False) else None
+
+def _decode(model:CausalLM, tokenizer, prompts:Sequence[Sequence[int]], max_new_tokens:int, temperature:float, top_p:float, bs:int,
+            precision:str, seed:int, rests:Sequence[tuple]|None=None)->tuple[list[list[int]], float|None]:
+    "`generate`'s loop; with `rests` (each example's tokens after its prompt, and its labels), each batch is scored first, in the forward pass whose cache generation continues from. Returns the new tokens and the mean loss (None without `rests`)."
+    device, eos = next(model.parameters()).device, model.generation_eos(tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    sampling = _sampling(temperature, top_p)
+    was_training, out, total, count = model.training, {}, torch.zeros((), device=device), 0
+    model.eval()
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    with torch.no_grad(), _seeded(seed, device):
+        for b in range(0, len(order), bs):
+            idx = order[b:b + bs]
+            n = max(len(prompts[i]) for i in idx)
+            ids = torch.tensor([[pad] * (n - len(prompts[i])) + list(prompts[i]) for i in idx], device=device)
+            mask = torch.tensor([[0] * (n - len(prompts[i])) + [1] * len(prompts[i]) for i in idx], device=device)
+            cache = None
+            if rests is not None:
+                cache, s, k = _score_prompts(model, ids, mask, [rests[i] for i in idx], pad, precision)
+                total, count = total + s, count + k
+            with autocast(device, precision):
+                new = model.hf.generate(input_ids=ids, attention_mask=mask, **{_CACHE_ARG: cache}, max_new_tokens=max_new_tokens,
+                                        eos_token_id=eos, pad_token_id=pad, **sampling)[:, n:].tolist()
+            for i, row in zip(idx, new): out[i] = row[:next((k for k, t in enumerate(row) if t in eos), len(row))]
+    model.train(was_training)
+    return [out[i] for i in range(len(prompts))], (float(total) / count if count else None)
+
 def generate(model:CausalLM, # the decoder (put in eval mode for the call)
              tokenizer:PreTrainedTokenizerBase, # its tokenizer (padding and end tokens)
              prompts:Sequence[Sequence[int]], # token ids of each prompt
@@ -402,24 +459,8 @@ def generate(model:CausalLM, # the decoder (put in eval mode for the call)
              seed:int=0, # seeds sampling
             )->list[list[int]]:
     "The new tokens of each prompt, in order, up to (not including) an end token: `transformers`' `generate` with the KV cache."
-    device, eos = next(model.parameters()).device, model.generation_eos(tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
-    sampling = _sampling(temperature, top_p)
-    was_training, out = model.training, {}
-    model.eval()
-    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-    with torch.no_grad(), _seeded(seed, device):
-        for b in range(0, len(order), bs):
-            idx = order[b:b + bs]
-            n = max(len(prompts[i]) for i in idx)
-            ids = torch.tensor([[pad] * (n - len(prompts[i])) + list(prompts[i]) for i in idx], device=device)
-            mask = torch.tensor([[0] * (n - len(prompts[i])) + [1] * len(prompts[i]) for i in idx], device=device)
-            with autocast(device, precision):
-                new = model.hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, eos_token_id=eos,
-                                        pad_token_id=pad, **sampling)[:, n:].tolist()
-            for i, row in zip(idx, new): out[i] = row[:next((k for k, t in enumerate(row) if t in eos), len(row))]
-    model.train(was_training)
-    return [out[i] for i in range(len(prompts))]
+    return _decode(model, tokenizer, prompts, max_new_tokens, temperature, top_p, bs, precision, seed)[0]
+
 
 # %% ../nbs/04b_generation.ipynb #0efcb35a
 def generate_scored(model:CausalLM, # the decoder
@@ -562,11 +603,14 @@ def text_scores(references:Sequence[Sequence[str]], # each answer's reference te
     return {scorer: metric.corpus_score(predicted, streams).score}
 
 # %% ../nbs/04b_generation.ipynb #e97732cb
-def _generate_texts(model:CausalLM, ds:GenerationDataset, bs:int=16, precision:str='fp32', max_new_tokens:int|None=None,
-                    temperature:float=0.0, top_p:float=1.0, seed:int=0, **_)->list[str]:
-    "The generated answer to each prompt of `ds`, as text (special tokens dropped)."
-    new = generate(model, ds.tokenizer, ds.prompts, max_new_tokens or ds.max_new_tokens, temperature, top_p, bs, precision, seed)
-    return [ds.tokenizer.decode(t, skip_special_tokens=True) for t in new]
+def _generate_texts(model:CausalLM, ds:GenerationDataset, bs:int=16, precision:str='fp32', loss:bool=True, max_new_tokens:int|None=None,
+                    temperature:float=0.0, top_p:float=1.0, seed:int=0, **_)->tuple[list[str], float|None]:
+    "The generated answer to each prompt of `ds`, as text (special tokens dropped), and the mean loss of the labelled tokens (None without labels, or when not asked): each prompt is encoded once, by the forward pass that scores its answer and fills the cache generation continues from."
+    rests = None
+    if loss and any('labels' in it for it in ds.items):
+        rests = [(it['input_ids'][len(p):], it.get('labels', [-100] * len(it['input_ids']))) for it, p in zip(ds.items, ds.prompts)]
+    new, mean = _decode(model, ds.tokenizer, ds.prompts, max_new_tokens or ds.max_new_tokens, temperature, top_p, bs, precision, seed, rests)
+    return [ds.tokenizer.decode(t, skip_special_tokens=True) for t in new], mean
 
 def _answers(items:Sequence[GenerationExample], predicted:Sequence[str])->str:
     "JSON Lines: each prompt, its reference answer when it has one, and the generated one."

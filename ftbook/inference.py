@@ -15,8 +15,8 @@ import torch
 from .core import get_device, get_precision
 from .data import load_tokenizer
 from .models import TaskModel
-from .tasks import get_task, probabilities
-from .generation import DECODER, CausalLM
+from .tasks import get_task
+from .generation import CausalLM
 from .qa import QA  # the qa task, registered when its module loads
 from .deploy import OnnxModel
 from .runs import checkpoints
@@ -44,7 +44,7 @@ def load_model(path:str|Path, # a run folder or a model folder
     cfg = json.loads((path/'config.json').read_text())
     if cfg.get('ftbook_onnx'): return OnnxModel.from_pretrained(path), load_tokenizer(path)   # deployment chapter
     archs = cfg.get('architectures') or []
-    if any(a.endswith('ForCausalLM') for a in archs): return CausalLM.from_pretrained(path), DECODER.tokenizer(path)
+    if any(a.endswith('ForCausalLM') for a in archs): return CausalLM.from_pretrained(path), get_task('generation').model.tokenizer(path)
     return TaskModel.from_pretrained(path), load_tokenizer(path)
 
 # %% ../nbs/06_inference.ipynb #95f4efec

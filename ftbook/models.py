@@ -274,11 +274,11 @@ class TaskModel(nn.Module):
 # %% ../nbs/03_models.ipynb #d637891f
 def _hf_head_names(model:TaskModel)->dict[str, str]:
     "Names of the head's weights in `transformers`' model class for the same task, keyed by ftbook's names."
-    return model.head.hf_names(model.encoder)
+    return model.head.hf_names(_unwrapped(model.encoder))
 
 def _compatible(model:TaskModel)->bool:
     "Does `transformers`' Auto class for the task rebuild exactly this model?"
-    return model.head.rebuilt(model.encoder)
+    return model.head.rebuilt(_unwrapped(model.encoder))
 
 # %% ../nbs/03_models.ipynb #6c36b42e
 def _inner(model)->str:
@@ -290,11 +290,16 @@ def has_lora(model:nn.Module, # a `TaskModel` or a decoder (generation chapter)
     "Does the model carry LoRA adapters?"
     return hasattr(getattr(model, _inner(model)), 'peft_config')
 
-def _hf_state(model:TaskModel)->dict[str, torch.Tensor]:
-    "The model's weights under the names `transformers`' model class for its task uses."
-    prefix, names = model.encoder.base_model_prefix, _hf_head_names(model)
+def _unwrapped(module:nn.Module)->nn.Module:
+    "The `transformers` model under a `peft` wrapper (its layers carry the adapters), or the module itself."
+    return module.get_base_model() if hasattr(module, 'get_base_model') else module
+
+def _hf_state(model:TaskModel, state:dict|None=None)->dict[str, torch.Tensor]:
+    "The model's weights (or `state`, under the names of the model without adapters) under the names `transformers`' model class for its task uses."
+    prefix, names = _unwrapped(model.encoder).base_model_prefix, _hf_head_names(model)
+    state = model.state_dict() if state is None else state
     return {(names[k] if k in names else f'{prefix}.{k[len("encoder."):]}'): v.detach().contiguous().cpu()
-            for k, v in model.state_dict().items() if k != 'class_weights'}
+            for k, v in state.items() if k != 'class_weights'}
 
 def _write_files(path:str|Path, write)->Path:
     "Let `write(tmp)` write a model folder's files into a temporary folder inside `path`, then move each in atomically, config.json last."
@@ -310,7 +315,8 @@ def _write_files(path:str|Path, write)->Path:
 
 def _hf_config(model:TaskModel):
     "The model's configuration as a saved folder holds it: the encoder's, with the labels, the task and (when one rebuilds it) transformers' class."
-    cfg = model.encoder.config.__class__.from_dict(model.encoder.config.to_dict())
+    config = _unwrapped(model.encoder).config
+    cfg = config.__class__.from_dict(config.to_dict())
     cfg.architectures = [HEAD_CLASSES[model.task][cfg.model_type]] if _compatible(model) else None
     if model.labels is not None: cfg.id2label, cfg.label2id = model.labels.id2label, dict(model.labels.label2id)
     cfg.ftbook_task, cfg.ftbook_pooling = model.task, model.pooling
@@ -321,16 +327,19 @@ def save_pretrained(self:TaskModel, path:str|Path, # the folder to write into (c
                     tokenizer:PreTrainedTokenizerBase|None=None, # saved alongside, so the folder is self-contained
                    )->Path:
     "Save in the Hugging Face layout: config.json, model.safetensors and the tokenizer, each file replaced atomically (with LoRA: merged, the adapter in `adapter/`)."
-    if has_lora(self): return _save_merged(self, path, tokenizer)
+    state = _merged_state(self) if has_lora(self) else None   # with LoRA: the merged weights, the model itself not copied
     cfg = _hf_config(self)
     if not cfg.architectures:
         warnings.warn(f"transformers has no model class that rebuilds this {self.task} model ({cfg.model_type}, pooling "
                       f"{self.pooling!r}) exactly: load it with ftbook's TaskModel.from_pretrained.")
     def write(tmp:Path):
         cfg.save_pretrained(tmp)
-        save_file(_hf_state(self), str(tmp/'model.safetensors'), metadata={'format': 'pt'})
+        save_file(_hf_state(self, state), str(tmp/'model.safetensors'), metadata={'format': 'pt'})
         if tokenizer is not None: tokenizer.save_pretrained(tmp)
-    return _write_files(path, write)
+    _write_files(path, write)
+    if state is not None: _save_adapter_dir(self, path)
+    return Path(path)
+
 
 # %% ../nbs/03_models.ipynb #214a42ff
 _TASK_OF_ARCH = {'ForTokenClassification': 'token', 'ForSequenceClassification': 'sequence', 'ForQuestionAnswering': 'span'}
@@ -398,7 +407,7 @@ def from_pretrained(cls:TaskModel, path:str|Path, # a folder saved by `TaskModel
     path = Path(path)
     cfg = AutoConfig.from_pretrained(path)
     task = _task_of(cfg)
-    if task is None: raise ValueError(f"{path}: config.json names no token, sequence or span model ({cfg.architectures}); "
+    if task not in HEADS: raise ValueError(f"{path}: config.json names no token, sequence or span model ({cfg.architectures}); "
                                       "to start from a plain encoder use TaskModel.from_encoder.")
     labels = LabelSet([cfg.id2label[i] for i in range(len(cfg.id2label))]) if HEADS[task].labelled else None
     model = cls(AutoModel.from_config(cfg), task, labels, pooling=getattr(cfg, 'ftbook_pooling', 'cls'), **kwargs)
@@ -542,11 +551,20 @@ def load_adapter(model:nn.Module, # a model built on the same pretrained weights
     if (path/'head.safetensors').exists(): model.head.load_state_dict(load_file(str(path/'head.safetensors')))
     return model
 
-def _save_merged(model:nn.Module, path:str|Path, tokenizer)->Path:
-    "The merged model in the Hugging Face layout at `path`, and the adapter (with a head) in `path/adapter`, replaced atomically."
-    merged_copy(model).save_pretrained(path, tokenizer=tokenizer)
-    replace_dir(Path(path)/'adapter', lambda tmp: save_adapter(model, tmp))
-    return Path(path)
+def _merged_state(model:nn.Module)->dict[str, torch.Tensor]:
+    "The weights `merged_copy(model)` holds, under its names, without copying the model: each adapted layer's weight plus its adapter's update (a new tensor, as `peft`'s merge computes it), every other tensor the model's own."
+    from peft.tuners.lora import LoraLayer
+    name = _inner(model)
+    hf = _unwrapped(getattr(model, name))
+    adapted = {f'{n}.base_layer.weight': m for n, m in hf.named_modules() if isinstance(m, LoraLayer) and not m.merged}
+    def weight(k, v): return v + adapted[k].get_delta_weight(adapted[k].active_adapters[0]) if k in adapted else v   # one update at a time
+    with torch.no_grad():
+        state = {f"{name}.{k.replace('.base_layer.', '.')}": weight(k, v) for k, v in hf.state_dict().items() if '.lora_' not in k}
+    return state | {k: v for k, v in model.state_dict().items() if not k.startswith(name + '.')}   # the head, class weights
+
+def _save_adapter_dir(model:nn.Module, path:str|Path)->Path:
+    "The adapter (with a head) in `path/adapter`, replaced atomically, beside the merged model."
+    return replace_dir(Path(path)/'adapter', lambda tmp: save_adapter(model, tmp))
 
 def model_state(model:nn.Module, # any model
                )->dict[str, torch.Tensor]:

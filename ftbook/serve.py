@@ -306,8 +306,10 @@ class ModelServer:
             raise RequestError(given[1] if given else None, f"give exactly one of {', '.join(_INPUTS)}; got {', '.join(given) or 'none'}.")
         field, t = given[0], self.task
         if field not in t.request:          # what the task's `inputs` read (tasks chapter)
-            readers = ' and '.join(x.name for x in TASKS.values() if field in x.request) or 'no'
-            raise RequestError(field, f"{field} are for {readers} models; this is a {t.name} model: send {' or '.join(t.request)}.")
+            readers = ', '.join(x.name for x in TASKS.values() if field in x.request) or 'no'
+            shape = ' [{"question": ..., "context": ...}]' if 'questions' in t.request else ''
+            wants = ', '.join(t.request[:-1]) + (' or ' if len(t.request) > 1 else '') + t.request[-1]
+            raise RequestError(field, f"`{field}` is for {readers} models; this is a {t.name} model: send {wants}{shape}.")
         if req.max_new_tokens is not None and not self.generates: raise RequestError('max_new_tokens', f"is for decoders; this is a {t.name} model.")
         value = getattr(req, field)
         inputs = [value] if field == 'text' else [q.model_dump(exclude_none=True) for q in value] if field == 'questions' else list(value)

@@ -72,8 +72,8 @@ class Task:
     file_format: str = 'file'  # the name of its file format, which `ftbook predict --format` also takes
     default_data: Callable | None = None  # default_data(seed) -> (train, valid) when no file is given
     collator: type = Collator  # pads items into a batch
-    generate: Callable | None = None  # generate(model, dataset, bs, precision, **decoding) -> one output per item, for tasks
-                                      # whose predictions are written token by token rather than read off one forward pass
+    generate: Callable | None = None  # generate(model, dataset, bs, precision, loss, **decoding) -> (one output per item, the mean loss
+                                      # of the labelled items or None), for tasks whose predictions are written token by token
     loss_metrics: Callable | None = None  # loss_metrics(loss) -> metrics computed from the mean loss (a perplexity)
     options: tuple = ()        # the dataset's other options; the command's flags of the same names set them
     request: tuple = ('text', 'texts')  # the fields of a server's /predict request that `inputs` reads (serving chapter)
@@ -85,8 +85,8 @@ class Task:
                 bs:int=64, # items per batch (prompts per `generate` call)
                 precision:str='fp32', # 'fp32', 'bf16' or 'fp16'
                 results:bool=False, # keep what `results` reads (`predict_keep`, else `probabilities`) rather than what `decode` reads (`keep`)
-                loss:bool=True, # also the mean loss of labelled items (a generating task needs a forward pass of its own for it)
-                accelerator=None, # an `Accelerator`, for several processes: each runs a share, all get everything
+                loss:bool=True, # also the mean loss of labelled items (a generating task computes it only when asked)
+                accelerator=None, # an `Accelerator`: each process runs a share of the forward passes, all get everything (a generating task: each generates for every item, the loss averaged across processes)
                 pad_to_multiple_of:int|None=None, # None: 8 on GPUs, no rounding on CPUs
                 **decoding, # a generating task's options (max_new_tokens, temperature, top_p, seed)
                )->tuple[list, float|None]:
@@ -94,8 +94,10 @@ class Task:
         if self.generate is None:
             keep = (self.predict_keep or probabilities) if results else self.keep
             return forward_all(model, dataset, keep, bs, precision, accelerator, pad_to_multiple_of)
-        mean = forward_all(model, dataset, None, bs, precision, accelerator, pad_to_multiple_of)[1] if loss else None
-        return self.generate(accelerator.unwrap_model(model) if accelerator else model, dataset, bs, precision, **decoding), mean
+        out, mean = self.generate(accelerator.unwrap_model(model) if accelerator else model, dataset, bs, precision, loss, **decoding)
+        if mean is not None and accelerator is not None and accelerator.num_processes > 1:   # every process the same loss, to pick the same best step
+            mean = accelerator.reduce(torch.tensor(mean, device=accelerator.device), 'mean').item()
+        return out, mean
 
 TASKS = {}  # the registered tasks, by name (a dict of `Task`s)
 

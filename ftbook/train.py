@@ -6,7 +6,7 @@ Docs: https://ftbook.github.io/ftbook/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #93fd8a17
 from __future__ import annotations
-import collections, contextlib, dataclasses, math, re, warnings
+import collections, contextlib, dataclasses, math, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -17,10 +17,9 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, get_scheduler
 
 from .core import PRECISIONS, ConfigError, autocast, get_device, get_precision, set_seed
-from .data import Collator, LengthGroupedSampler
+from .data import LengthGroupedSampler
 from .models import TaskModel, add_lora, freeze, has_lora, load_model_state, param_groups
-from .runs import (History, NonFiniteLossError, StepLog, Tracker, TrainState, resume_state, save_run_checkpoint, tidy_run,
-                         write_run)
+from .runs import History, StepLog, Tracker, TrainState, resume_state, save_run_checkpoint, tidy_run, write_run
 from .tasks import _device_of, _labelled, _loader, _shard, get_task   # the batches evaluation shares
 
 # %% auto #0

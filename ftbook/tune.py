@@ -14,8 +14,7 @@ from typing import Callable, Sequence
 import optuna
 from optuna.trial import TrialState
 
-from .core import write_atomic
-from .core import ConfigError
+from .core import ConfigError, write_atomic
 from .runs import NonFiniteLossError, TrainState, minimised
 from .train import Callback, TrainConfig
 

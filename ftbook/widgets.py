@@ -19,7 +19,7 @@ from .inference import Predictor
 from .losses import sigmoid_bce, sigmoid_bce_grad
 from .metrics import format_ner_report
 from .models import TaskModel
-from .tasks import NER, get_task
+from .tasks import get_task
 from .runs import checkpoints
 from .train import DEFAULT_LR, ENCODER_DEFAULTS, Callback, TrainConfig, fit
 from .inference import load_model
@@ -243,7 +243,7 @@ class ExperimentPanel:
         try:
             train_s, valid_s = self._data()
             tok = load_tokenizer(self.encoder.value or None)
-            task = NER                   # the panel fine-tunes for NER; the task says how
+            task = get_task('ner')       # the panel fine-tunes for NER; the task says how
             labels = task.label_set(train_s)
             make = lambda s: task.dataset(s, tok, labels, max_length=self.max_length.value,
                                           stride=min(self.stride.value, self.max_length.value - 3))

@@ -7,7 +7,7 @@ from accelerate import PartialState
 from ftbook.core import set_seed
 from ftbook.data import LabelSet, TokenClassificationDataset, read_conll
 from ftbook.models import TaskModel
-from ftbook import train
+from ftbook import runs, train
 from ftbook.testing import default_tokenizer
 
 out, work = Path(sys.argv[1]), Path(sys.argv[2])
@@ -15,7 +15,7 @@ state = PartialState(cpu=True)
 rank = state.process_index
 if rank != 0:  # any write by another process than the main one fails the run
     def refuse(*a, **k): raise AssertionError(f'process {rank} tried to write files')
-    train.save_checkpoint = refuse; TaskModel.save_pretrained = refuse; train.History.to_csv = refuse
+    runs.save_checkpoint = refuse; TaskModel.save_pretrained = refuse; runs.History.to_csv = refuse
 tok = default_tokenizer()
 sents = read_conll(work/'train.txt')
 labels = LabelSet.from_tags(sents)

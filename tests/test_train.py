@@ -1,12 +1,12 @@
-"`ftbook.train`: accumulation, exact resume, non-finite losses, atomic checkpoints, early stopping, 2 processes."
+"`ftbook.train` and the run folder it writes (`ftbook.runs`): accumulation, exact resume, non-finite losses, atomic checkpoints, early stopping, 2 processes."
 import json, os, socket, subprocess, sys
 from pathlib import Path
 
 import pytest, torch
 from safetensors.torch import load_file
 
-from ftbook import models, train
-from ftbook.core import set_seed
+from ftbook import models, runs, train
+from ftbook.core import ConfigError, set_seed
 from ftbook.data import Collator, LabelSet, TextClassificationDataset, TextExample, TokenClassificationDataset, read_conll
 from ftbook.models import TaskModel
 from ftbook.testing import CLS_TEXTS, save_tiny_encoder
@@ -110,13 +110,13 @@ def test_crash_while_saving_leaves_previous_checkpoint(setup, tmp_path, monkeypa
     with pytest.raises(OSError, match='power cut'):
         fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=4, save_every=1), output_dir=tmp_path/'crash2')
     with pytest.raises(OSError, match='power cut'):
-        train.save_checkpoint(ck, model_of(setup), *_opt_sched_scaler(setup), train.TrainState(), TrainConfig.smoke())
+        runs.save_checkpoint(ck, model_of(setup), *_opt_sched_scaler(setup), runs.TrainState(), TrainConfig.smoke())
     monkeypatch.setattr(models, 'save_file', real)
     assert {p.name: p.read_bytes() for p in ck.iterdir()} == before   # untouched
     assert not [p.name for p in out.iterdir() if p.name.startswith('.')]   # no temporary folder left
     assert {'checkpoint-2', 'config.json', 'model.safetensors', 'history.csv', 'metrics.json', 'training_curves.png'} <= {p.name for p in out.iterdir()}
     m = model_of(setup)
-    state, cfg, _ = train.load_checkpoint(ck, m, *_opt_sched_scaler(setup, m))
+    state, cfg, _ = runs.load_checkpoint(ck, m, *_opt_sched_scaler(setup, m))
     assert state.step == 2 and cfg['max_steps'] == 2
 
 TWO_EPOCHS = TrainConfig.smoke(epochs=2)   # the run the resume tests stop after step 4 and continue
@@ -143,7 +143,7 @@ def test_checkpoint_of_another_model_is_refused(setup, tmp_path):
     fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=2), output_dir=tmp_path/'a')
     other = TaskModel.from_encoder(setup['enc'], 'token', LabelSet(['O', 'B-X', 'I-X']))
     with pytest.raises(ValueError, match=r"do not fit .* other shapes \[.*'head.classifier.weight \(9, 32\) \(model: \(3, 32\)\)'"):
-        train.load_checkpoint(checkpoints(tmp_path/'a')[-1], other, *_opt_sched_scaler(setup, other))
+        runs.load_checkpoint(checkpoints(tmp_path/'a')[-1], other, *_opt_sched_scaler(setup, other))
 
 def test_checkpoints_keep_the_newest_and_the_best_and_load_in_pipeline(setup, tmp_path):
     from transformers import pipeline
@@ -242,7 +242,7 @@ def test_schedules_follow_transformers(name):
         return out
     ours = rates(lambda o: train.make_scheduler(o, TrainConfig(warmup=0.25, schedule=name), 12))
     assert ours == pytest.approx(rates(reference)) and ours[0] == 0 and max(ours) == pytest.approx(1.0)
-    with pytest.raises(train.ConfigError, match='schedule: must be one of'): TrainConfig(schedule='step')
+    with pytest.raises(ConfigError, match='schedule: must be one of'): TrainConfig(schedule='step')
 
 def test_a_fresh_run_removes_an_earlier_runs_checkpoints_and_says_so(setup, tmp_path):
     fit(model_of(setup), setup['train'], None, TrainConfig.smoke(max_steps=6, save_every=3), output_dir=tmp_path/'r')

@@ -24,7 +24,7 @@ from transformers.utils import logging as hf_logging
 from .core import autocast, default_decoder_path
 from .data import _hub_corpus, _json_lines, _lines, _local_corpus, _read_text, entity_spans
 from .losses import softmax_ce
-from .models import TaskOutput, _merged_state, _save_adapter_dir, _write_files, has_lora
+from .models import TaskOutput, _merged_state, _save_adapter_dir, _unwrapped, _write_files, has_lora
 from .tasks import ModelKind, Task, register
 
 # %% auto #0
@@ -262,7 +262,7 @@ class CausalLM(nn.Module):
     @property
     def hf(self)->PreTrainedModel:
         "The `transformers` model itself, under any LoRA wrapper (its layers carry the adapters)."
-        return self.lm.get_base_model() if has_lora(self) else self.lm
+        return _unwrapped(self.lm)
 
     def forward(self, input_ids:torch.Tensor, # (batch, tokens)
                 attention_mask:torch.Tensor|None=None, # 1 for real tokens, 0 for padding

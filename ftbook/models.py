@@ -164,11 +164,7 @@ class SpanHead(TaskHead):
 
     @classmethod
     def build(cls, hidden_size:int, # the encoder's hidden size
-              labels=None, # unused: a span head has no labels
-              dropout:float=0.0, # unused: transformers' QA head has no dropout
-              config=None, # unused
-              pooling:str='cls', # unused
-              pooler=None, # unused
+              *_, # the rest of `TaskHead.build`'s arguments, unused: no labels, and transformers' QA head has no dropout
              )->SpanHead:
         "A new span head."
         return cls(hidden_size)
